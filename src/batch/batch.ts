@@ -1,0 +1,25 @@
+// A batch: encoded records, the file segments they cover, and the bytes they hold in the budget.
+import type { AckTracker, Segment } from '../checkpoint/ack-tracker.js';
+
+export interface SegmentRef {
+  tracker: AckTracker;
+  segment: Segment;
+}
+
+export interface Batch {
+  /** Uncompressed NDJSON body; null while compressed-only (kept small in memory). */
+  body: Buffer | null;
+  /** What goes on the wire (compressed or the body itself). */
+  wire: Buffer;
+  compressed: boolean;
+  records: number;
+  /** Bytes this batch holds in the budget until it is done. */
+  charged: number;
+  segments: SegmentRef[];
+  /** When the oldest record entered the batch. */
+  firstAt: number;
+  /** For parts of a split batch: the batch they came from. */
+  parent: Batch | null;
+  /** Parts not yet done (split batches). */
+  openParts: number;
+}

@@ -1,0 +1,137 @@
+// Records → batches sealed by bytes, records or age; hands sealed batches to the sender.
+import { promisify } from 'node:util';
+import { gzip as gzipCb } from 'node:zlib';
+import type { AckTracker } from '../checkpoint/ack-tracker.js';
+import type { Batch } from './batch.js';
+import type { ByteBudget } from './byte-budget.js';
+
+const gzip = promisify(gzipCb);
+
+export interface BatchConsumer {
+  send(batch: Batch): void;
+}
+
+export interface BatcherOptions {
+  maxBytes: number;
+  maxRecords: number;
+  flushIntervalMs: number;
+  compression: 'gzip' | 'none';
+}
+
+/** gzip level 1: measured ~3x faster than the default 6 on log lines, for a ratio still around 6-8x. */
+export const GZIP_LEVEL = 1;
+
+export class Batcher {
+  private parts: string[] = [];
+  private bytes = 0;
+  private records = 0;
+  private firstAt = 0;
+  private readonly ends = new Map<AckTracker, number>();
+  private timer: NodeJS.Timeout | null = null;
+  private sealing = 0;
+  private sealWaiters: (() => void)[] = [];
+
+  constructor(
+    private readonly opts: BatcherOptions,
+    private readonly budget: ByteBudget,
+    private readonly consumer: BatchConsumer,
+  ) {}
+
+  /** Add one encoded record (NDJSON line with its newline) covering its file up to `next`. */
+  add(encoded: string, size: number, tracker: AckTracker, next: number): void {
+    if (this.records > 0 && this.bytes + size > this.opts.maxBytes) this.seal();
+    if (this.records === 0) {
+      this.firstAt = Date.now();
+      this.timer ??= setTimeout(() => this.onTimer(), this.opts.flushIntervalMs);
+    }
+    this.parts.push(encoded);
+    this.bytes += size;
+    this.records++;
+    this.budget.take(size);
+    this.ends.set(tracker, next);
+    if (this.records >= this.opts.maxRecords || this.bytes >= this.opts.maxBytes) this.seal();
+  }
+
+  private onTimer(): void {
+    this.timer = null;
+    if (this.records === 0) return;
+    const age = Date.now() - this.firstAt;
+    if (age >= this.opts.flushIntervalMs) this.seal();
+    else this.timer = setTimeout(() => this.onTimer(), this.opts.flushIntervalMs - age);
+  }
+
+  /** Seal the open batch now (shutdown, or a file rotated away). */
+  flush(): void {
+    if (this.records > 0) this.seal();
+  }
+
+  /** Resolves when every sealed batch has been handed to the consumer (compression is async). */
+  async settled(): Promise<void> {
+    if (this.sealing === 0) return;
+    await new Promise<void>((resolve) => this.sealWaiters.push(resolve));
+  }
+
+  get openRecords(): number {
+    return this.records;
+  }
+
+  private seal(): void {
+    if (this.timer) {
+      clearTimeout(this.timer);
+      this.timer = null;
+    }
+    const text = this.parts.join('');
+    const estimate = this.bytes;
+    const body = Buffer.from(text, 'utf8');
+    const segments = [...this.ends].map(([tracker, end]) => ({ tracker, segment: tracker.open(end) }));
+    const batch: Batch = {
+      body,
+      wire: body,
+      compressed: false,
+      records: this.records,
+      charged: body.length,
+      segments,
+      firstAt: this.firstAt,
+      parent: null,
+      openParts: 0,
+    };
+    this.budget.take(body.length);
+    this.budget.release(estimate);
+    this.parts = [];
+    this.bytes = 0;
+    this.records = 0;
+    this.ends.clear();
+    if (this.opts.compression === 'none') {
+      this.consumer.send(batch);
+      return;
+    }
+    // Compression runs on libuv's thread pool, off the main thread; batches stay in order.
+    this.sealing++;
+    const ready = gzip(body, { level: GZIP_LEVEL }).then((wire) => {
+      batch.wire = wire;
+      batch.compressed = true;
+      batch.body = null;
+      this.budget.take(wire.length);
+      this.budget.release(batch.charged);
+      batch.charged = wire.length;
+      return batch;
+    });
+    this.chain = this.chain.then(() =>
+      ready.then((b) => {
+        this.consumer.send(b);
+        if (--this.sealing === 0) {
+          const ws = this.sealWaiters;
+          this.sealWaiters = [];
+          for (const w of ws) w();
+        }
+      }),
+    );
+  }
+
+  private chain: Promise<void> = Promise.resolve();
+
+  stop(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+  }
+}

@@ -1,0 +1,178 @@
+// The checkpoint file: per file identity, the acknowledged offset; written atomically, set aside when corrupt.
+import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import { LogferryError } from '../errors.js';
+import type { Hashed } from '../tail/file-identity.js';
+
+export interface CheckpointEntry {
+  /** dev:ino */
+  key: string;
+  path: string;
+  /** Every line before this offset was acknowledged by the collector. */
+  offset: number;
+  fingerprint: Hashed;
+  /** Hash of the bytes just before `offset`, or null when offset is 0. */
+  tail: Hashed | null;
+  idKey: string;
+  updatedAt: string;
+}
+
+const FILE_NAME = 'checkpoints.json';
+const VERSION = 1;
+
+export class CheckpointStore {
+  private readonly entries = new Map<string, CheckpointEntry>();
+  private dirty = false;
+  readonly file: string;
+  /** True when the stored file was unreadable and was set aside at load. */
+  recoveredFromCorruption = false;
+  writes = 0;
+  failures = 0;
+
+  constructor(
+    readonly dir: string,
+    private readonly log: Logger,
+  ) {
+    this.file = join(dir, FILE_NAME);
+  }
+
+  async load(): Promise<void> {
+    await mkdir(this.dir, { recursive: true });
+    let text: string;
+    try {
+      text = await readFile(this.file, 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      throw new LogferryError(
+        'LOGFERRY_STATE_UNREADABLE',
+        `cannot read ${this.file}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+    try {
+      const doc = JSON.parse(text) as { version?: number; files?: unknown };
+      if (doc.version !== VERSION || !Array.isArray(doc.files)) throw new Error('unexpected layout');
+      for (const e of doc.files as CheckpointEntry[]) {
+        if (!isEntry(e)) throw new Error('malformed entry');
+        this.entries.set(e.key, e);
+      }
+    } catch (err) {
+      const aside = `${this.file}.corrupt-${Date.now()}`;
+      await rename(this.file, aside);
+      this.entries.clear();
+      this.recoveredFromCorruption = true;
+      this.log.error(
+        {
+          code: 'LOGFERRY_CHECKPOINT_CORRUPT',
+          file: this.file,
+          setAside: aside,
+          err: (err as Error).message,
+        },
+        'checkpoint file is corrupt; set aside, files without a checkpoint are read from their beginning',
+      );
+    }
+  }
+
+  get(key: string): CheckpointEntry | undefined {
+    return this.entries.get(key);
+  }
+
+  all(): CheckpointEntry[] {
+    return [...this.entries.values()];
+  }
+
+  set(entry: CheckpointEntry): void {
+    this.entries.set(entry.key, entry);
+    this.dirty = true;
+  }
+
+  delete(key: string): void {
+    if (this.entries.delete(key)) this.dirty = true;
+  }
+
+  private serialize(): string {
+    return `${JSON.stringify({ version: VERSION, files: [...this.entries.values()] }, null, 1)}\n`;
+  }
+
+  /** Write if anything changed: temp file, fsync, rename, fsync of the directory. */
+  async flush(): Promise<void> {
+    if (!this.dirty) return;
+    this.dirty = false;
+    const data = this.serialize();
+    const tmp = `${this.file}.tmp`;
+    try {
+      const fh = await open(tmp, 'w', 0o600);
+      try {
+        await fh.writeFile(data);
+        await fh.sync();
+      } finally {
+        await fh.close();
+      }
+      await rename(tmp, this.file);
+      const dir = await open(dirname(this.file), 'r');
+      try {
+        await dir.sync();
+      } finally {
+        await dir.close();
+      }
+      this.writes++;
+    } catch (err) {
+      this.dirty = true;
+      this.failures++;
+      throw new LogferryError(
+        'LOGFERRY_CHECKPOINT_WRITE',
+        `cannot write ${this.file}: ${(err as Error).message}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+
+  /** The same, synchronously: for the second signal, when the process exits at once. */
+  flushSync(): void {
+    const tmp = `${this.file}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, this.serialize());
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, this.file);
+    const dfd = openSync(dirname(this.file), 'r');
+    try {
+      fsyncSync(dfd);
+    } finally {
+      closeSync(dfd);
+    }
+    this.dirty = false;
+  }
+}
+
+function isHashed(h: unknown): h is Hashed {
+  return (
+    typeof h === 'object' &&
+    h !== null &&
+    typeof (h as Hashed).len === 'number' &&
+    typeof (h as Hashed).hash === 'string'
+  );
+}
+
+function isEntry(e: unknown): e is CheckpointEntry {
+  if (typeof e !== 'object' || e === null) return false;
+  const x = e as CheckpointEntry;
+  return (
+    typeof x.key === 'string' &&
+    typeof x.path === 'string' &&
+    Number.isSafeInteger(x.offset) &&
+    x.offset >= 0 &&
+    isHashed(x.fingerprint) &&
+    (x.tail === null || isHashed(x.tail)) &&
+    typeof x.idKey === 'string'
+  );
+}

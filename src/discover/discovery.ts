@@ -1,0 +1,146 @@
+// chokidar + picomatch → "something happened at this path" for every file the globs select, minus excludes.
+import { readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { type FSWatcher, watch } from 'chokidar';
+import picomatch from 'picomatch';
+import type { Logger } from 'pino';
+
+export interface DiscoveryOptions {
+  paths: string[];
+  exclude: string[];
+  /** Full re-walk of the roots, a safety net for missed events. */
+  rescanIntervalMs: number;
+  /** How often a root directory that does not exist yet is looked for. */
+  missingRootPollMs?: number;
+}
+
+/** A directory to watch and how deep below it the patterns reach (undefined: no limit). */
+interface Root {
+  dir: string;
+  depth: number | undefined;
+}
+
+export function rootsOf(patterns: string[]): Root[] {
+  const roots = new Map<string, number | undefined>();
+  for (const p of patterns) {
+    const s = picomatch.scan(p);
+    const dir = s.isGlob ? s.base : dirname(p);
+    const depth = !s.isGlob ? 0 : s.glob.includes('**') ? undefined : s.glob.split('/').length - 1;
+    if (!roots.has(dir)) roots.set(dir, depth);
+    else {
+      const prev = roots.get(dir);
+      roots.set(dir, prev === undefined || depth === undefined ? undefined : Math.max(prev, depth));
+    }
+  }
+  return [...roots].map(([dir, depth]) => ({ dir, depth }));
+}
+
+export class Discovery {
+  private readonly roots: Root[];
+  private readonly watched = new Set<string>();
+  private readonly matches: (p: string) => boolean;
+  private timers: NodeJS.Timeout[] = [];
+  private closed = false;
+
+  constructor(
+    private readonly opts: DiscoveryOptions,
+    private readonly onPath: (path: string) => void,
+    private readonly log: Logger,
+  ) {
+    this.roots = rootsOf(opts.paths);
+    const include = picomatch(opts.paths, { dot: true });
+    // Excludes without a slash ("*.gz") match the file name, as users of Fluent Bit and Vector expect.
+    const exclude =
+      opts.exclude.length > 0 ? picomatch(opts.exclude, { dot: true, basename: true }) : () => false;
+    this.matches = (p) => include(p) && !exclude(p);
+  }
+
+  /** Start watching; resolves with every matching file that exists now. */
+  async start(): Promise<string[]> {
+    const found = await this.scan();
+    this.timers.push(
+      setInterval(() => void this.rescan(), this.opts.rescanIntervalMs).unref(),
+      setInterval(() => void this.watchNewRoots(), this.opts.missingRootPollMs ?? 500).unref(),
+    );
+    return found;
+  }
+
+  /** Walk every root (watching the ones that now exist) and list the matching files. */
+  async scan(): Promise<string[]> {
+    const out: string[] = [];
+    for (const root of this.roots) {
+      if (await this.ensureWatched(root)) await this.walk(root.dir, root.depth, out);
+    }
+    return [...new Set(out)];
+  }
+
+  private async rescan(): Promise<void> {
+    if (this.closed) return;
+    for (const p of await this.scan()) if (!this.closed) this.onPath(p);
+  }
+
+  private async watchNewRoots(): Promise<void> {
+    for (const root of this.roots) {
+      if (this.closed || this.watched.has(root.dir)) continue;
+      if (await this.ensureWatched(root)) {
+        this.log.info({ dir: root.dir }, 'directory appeared; watching it');
+        const found: string[] = [];
+        await this.walk(root.dir, root.depth, found);
+        for (const p of found) this.onPath(p);
+      }
+    }
+  }
+
+  private async ensureWatched(root: Root): Promise<boolean> {
+    if (this.watched.has(root.dir)) return true;
+    const st = await stat(root.dir).catch(() => null);
+    if (!st?.isDirectory() || this.closed) return false;
+    this.watched.add(root.dir);
+    // chokidar 4+ takes no globs: watch the base directory to the depth the patterns need.
+    const w = watch(root.dir, {
+      ignoreInitial: true,
+      followSymlinks: true,
+      atomic: false,
+      persistent: true,
+      ...(root.depth === undefined ? {} : { depth: root.depth }),
+    });
+    w.on('all', (event, path) => {
+      if ((event === 'add' || event === 'change' || event === 'unlink') && this.matches(path))
+        this.onPath(path);
+      if (event === 'unlinkDir' && path === root.dir) {
+        this.watched.delete(root.dir);
+        void w.close();
+      }
+    });
+    w.on('error', (err) =>
+      this.log.warn({ err, code: 'LOGFERRY_WATCH', dir: root.dir }, 'file watcher error'),
+    );
+    this.subWatchers.push(w);
+    return true;
+  }
+
+  private readonly subWatchers: FSWatcher[] = [];
+
+  private async walk(dir: string, depth: number | undefined, out: string[]): Promise<void> {
+    const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+    for (const e of entries) {
+      const p = join(dir, e.name);
+      if (e.isFile() || e.isSymbolicLink()) {
+        if (!this.matches(p)) continue;
+        if (e.isSymbolicLink()) {
+          const st = await stat(p).catch(() => null);
+          if (!st?.isFile()) continue;
+        }
+        out.push(p);
+      } else if (e.isDirectory() && (depth === undefined || depth > 0)) {
+        await this.walk(p, depth === undefined ? undefined : depth - 1, out);
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    for (const t of this.timers) clearInterval(t);
+    await Promise.all(this.subWatchers.map((w) => w.close()));
+  }
+}

@@ -1,0 +1,135 @@
+// Bytes → lines with exact byte offsets; CR stripped, invalid UTF-8 replaced, overlong lines cut into marked pieces.
+//
+// Why not split2: split2 decodes to strings before splitting, so byte offsets are lost as soon as a
+// read ends inside a multi-byte character or the file holds invalid UTF-8, and it buffers a long
+// line without bound. Framing on Buffers keeps offsets exact and touches each byte once (indexOf).
+
+/** Receives every framed line; `offset` is where it starts, `next` where the line after it starts. */
+export interface LineReceiver {
+  line(text: string, rawBytes: number, offset: number, next: number, cut: boolean): void;
+}
+
+const LF = 0x0a;
+const CR = 0x0d;
+
+export class LineFramer {
+  /** Absolute file offset of the next byte pushed. */
+  private position: number;
+  /** Bytes of an unfinished line, kept across reads; never more than maxLineBytes. */
+  private pending: Buffer;
+  private pendingLen = 0;
+  /** True while the unfinished line is the continuation of a line already cut. */
+  private continuing = false;
+
+  constructor(
+    private readonly receiver: LineReceiver,
+    private readonly maxLineBytes: number,
+    startOffset: number,
+  ) {
+    this.position = startOffset;
+    this.pending = Buffer.alloc(0);
+  }
+
+  /** Offset of the first byte not yet part of an emitted line. */
+  get committedEnd(): number {
+    return this.position - this.pendingLen;
+  }
+
+  get pendingBytes(): number {
+    return this.pendingLen;
+  }
+
+  /** Forget buffered bytes and restart at `offset` (truncation). */
+  reset(offset: number): void {
+    this.position = offset;
+    this.pendingLen = 0;
+    this.continuing = false;
+  }
+
+  /** Frame bytes buf[0, end). The buffer may be reused by the caller afterwards. */
+  push(buf: Buffer, end: number): void {
+    const base = this.position;
+    const max = this.maxLineBytes;
+    let pos = 0;
+    while (pos < end) {
+      let nl = buf.indexOf(LF, pos);
+      if (nl >= end) nl = -1;
+      const stop = nl === -1 ? end : nl;
+      // Bytes [pos, stop) continue the current line: cut it while it is longer than the limit.
+      while (this.pendingLen + (stop - pos) > max) {
+        let take: number;
+        if (this.pendingLen === 0) {
+          take = utf8Boundary(buf, pos, max);
+          this.receiver.line(
+            buf.toString('utf8', pos, pos + take),
+            take,
+            base + pos,
+            base + pos + take,
+            true,
+          );
+        } else {
+          take = max - this.pendingLen;
+          this.keep(buf, pos, pos + take);
+          const start = base + pos + take - this.pendingLen;
+          const text = this.pending.toString('utf8', 0, this.pendingLen);
+          this.receiver.line(text, this.pendingLen, start, start + this.pendingLen, true);
+          this.pendingLen = 0;
+        }
+        this.continuing = true;
+        pos += take;
+      }
+      if (nl === -1) {
+        this.keep(buf, pos, end);
+        break;
+      }
+      if (this.pendingLen === 0) {
+        this.emit(buf, pos, nl, base + pos, base + nl + 1);
+      } else {
+        this.keep(buf, pos, nl);
+        this.emit(this.pending, 0, this.pendingLen, base + nl - this.pendingLen, base + nl + 1);
+        this.pendingLen = 0;
+      }
+      pos = nl + 1;
+    }
+    this.position = base + end;
+  }
+
+  /** Emit the unfinished last line as it is (its file was rotated away, or the agent is stopping). */
+  flushPartial(): void {
+    if (this.pendingLen === 0) return;
+    const start = this.position - this.pendingLen;
+    this.emit(this.pending, 0, this.pendingLen, start, this.position);
+    this.pendingLen = 0;
+  }
+
+  private emit(buf: Buffer, from: number, to: number, offset: number, next: number): void {
+    let contentEnd = to;
+    if (contentEnd > from && buf[contentEnd - 1] === CR) contentEnd--;
+    const cut = this.continuing;
+    this.continuing = false;
+    this.receiver.line(buf.toString('utf8', from, contentEnd), next - offset, offset, next, cut);
+  }
+
+  private keep(buf: Buffer, from: number, to: number): void {
+    const n = to - from;
+    if (n <= 0) return;
+    const need = this.pendingLen + n;
+    if (need > this.pending.length) {
+      const grown = Buffer.allocUnsafe(
+        Math.min(Math.max(need, this.pending.length * 2, 256), this.maxLineBytes),
+      );
+      this.pending.copy(grown, 0, 0, this.pendingLen);
+      this.pending = grown;
+    }
+    buf.copy(this.pending, this.pendingLen, from, to);
+    this.pendingLen = need;
+  }
+}
+
+/** How many bytes of buf from `from` fit in `max` without splitting a UTF-8 sequence (if possible). */
+function utf8Boundary(buf: Buffer, from: number, max: number): number {
+  let n = max;
+  // Step back over at most 3 continuation bytes (10xxxxxx) so a character is not split.
+  for (let i = 0; i < 3 && n > 1 && (buf[from + n]! & 0xc0) === 0x80; i++) n--;
+  return (buf[from + n]! & 0xc0) === 0x80 ? max : n;
+}

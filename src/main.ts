@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// Process entry: environment → config → pipeline → signals; nothing else.
+import { loadConfig, redactUrl } from './config/config.js';
+import { ConfigError } from './errors.js';
+import { Pipeline } from './pipeline.js';
+import { startHealthServer } from './telemetry/health-server.js';
+import { createLogger } from './telemetry/logger.js';
+
+async function main(): Promise<void> {
+  let cfg: ReturnType<typeof loadConfig>;
+  try {
+    cfg = loadConfig(process.env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`logferry: invalid configuration (${err.code})\n${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  const log = createLogger(cfg.logLevel);
+  log.info(
+    {
+      paths: cfg.paths,
+      exclude: cfg.exclude,
+      endpoint: redactUrl(cfg.endpoint.href),
+      stateDir: cfg.stateDir,
+      compression: cfg.compression,
+      bufferMaxBytes: cfg.bufferMaxBytes,
+      batchMaxBytes: cfg.batchMaxBytes,
+    },
+    'configuration loaded',
+  );
+  for (const v of cfg.unknownVariables) log.warn({ variable: v }, 'unknown LOGFERRY_ variable ignored');
+
+  const pipeline = new Pipeline(cfg, log);
+  let signals = 0;
+  const onSignal = (sig: NodeJS.Signals) => {
+    signals++;
+    if (signals > 1) {
+      log.warn({ signal: sig }, 'second signal: exiting now; checkpoints hold only acknowledged lines');
+      try {
+        pipeline.emergencyCheckpoint();
+      } catch (err) {
+        log.error({ err }, 'could not write the checkpoint; the previous one stays valid');
+      }
+      process.exit(130);
+    }
+    log.info(
+      { signal: sig, timeoutMs: cfg.shutdownTimeoutMs },
+      'stopping: reading files to their end and delivering',
+    );
+    pipeline
+      .stop(cfg.shutdownTimeoutMs)
+      .then(({ delivered }) => {
+        if (delivered) log.info('stopped; everything read was delivered');
+        else log.warn('stopped at the shutdown deadline; undelivered lines stay behind the checkpoint');
+        process.exit(0);
+      })
+      .catch((err) => {
+        log.error({ err }, 'error while stopping');
+        process.exit(1);
+      });
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    await pipeline.start();
+  } catch (err) {
+    log.fatal({ err, code: (err as { code?: string }).code }, 'cannot start');
+    process.exit(1);
+  }
+  startHealthServer(cfg.httpPort, pipeline, log);
+}
+
+void main();

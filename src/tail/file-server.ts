@@ -1,0 +1,517 @@
+// Schedules reads fairly across tracked files; follows rotation, truncation and deletion; writes checkpoints.
+import { open, readdir, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ByteBudget } from '../batch/byte-budget.js';
+import type { AckTracker } from '../checkpoint/ack-tracker.js';
+import type { CheckpointEntry, CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import {
+  FINGERPRINT_MAX_BYTES,
+  fileKey,
+  fingerprint,
+  fingerprintMatches,
+  headIsStable,
+  idKey,
+  idKeyFrom,
+  tailHash,
+  tailMatches,
+} from './file-identity.js';
+import { type LineOutput, Tailer } from './tailer.js';
+
+/** Files with a watcher are also polled this often, in case an event was missed. */
+const ACTIVE_POLL_MS = 2000;
+
+export interface FileServerOptions {
+  startAt: 'beginning' | 'end';
+  maxLineBytes: number;
+  readChunkBytes: number;
+  maxOpenFiles: number;
+  idleCloseMs: number;
+  rotateWaitMs: number;
+  pollIntervalMs: number;
+  checkpointIntervalMs: number;
+}
+
+/** The stage after the tailers: lines go in; `flush` seals what is open (a file finished). */
+export interface TailOutput extends LineOutput {
+  flush(): void;
+}
+
+export class FileServer {
+  private readonly tailers = new Map<string, Tailer>();
+  private readonly byPath = new Map<string, Tailer>();
+  private readonly readable = new Set<Tailer>();
+  private readonly pathQueue = new Set<string>();
+  private pathWorker: Promise<void> | null = null;
+  private readonly buf: Buffer;
+  private wake: (() => void) | null = null;
+  /** Resolved when every file has been read to its end (nothing readable). */
+  private readonly idleWaiters: (() => void)[] = [];
+  private running = false;
+  private draining = false;
+  private loopDone: Promise<void> = Promise.resolve();
+  private timers: NodeJS.Timeout[] = [];
+  private openCount = 0;
+  private checkpointing: Promise<void> | null = null;
+  /** Keys of finished files whose checkpoint entry is to be dropped. */
+  private readonly finished = new Set<string>();
+  private lastGuardPoll = 0;
+  bytesRead = 0;
+
+  constructor(
+    private readonly opts: FileServerOptions,
+    private readonly store: CheckpointStore,
+    private readonly budget: ByteBudget,
+    private readonly out: TailOutput,
+    private readonly log: Logger,
+  ) {
+    this.buf = Buffer.allocUnsafe(opts.readChunkBytes);
+  }
+
+  get files(): Tailer[] {
+    return [...this.tailers.values()];
+  }
+
+  /** Start with the files that exist now; afterwards feed `pathChanged`. */
+  async start(initial: string[]): Promise<void> {
+    this.running = true;
+    for (const p of initial) await this.handlePath(p, true);
+    await this.recoverRotated();
+    this.loopDone = this.loop();
+    this.timers.push(
+      setInterval(() => this.poll(), this.opts.pollIntervalMs),
+      setInterval(() => void this.checkpoint().catch(() => {}), this.opts.checkpointIntervalMs),
+    );
+  }
+
+  /** Something happened at a path (discovery event or rescan). */
+  pathChanged(path: string): void {
+    if (this.draining) return;
+    this.pathQueue.add(path);
+    this.pathWorker ??= this.drainPaths();
+  }
+
+  private async drainPaths(): Promise<void> {
+    try {
+      while (this.pathQueue.size > 0 && this.running) {
+        const [p] = this.pathQueue;
+        this.pathQueue.delete(p!);
+        await this.handlePath(p!, false).catch((err) =>
+          this.log.warn({ err, path: p, code: 'LOGFERRY_TAIL_OPEN' }, 'cannot follow file'),
+        );
+      }
+    } finally {
+      this.pathWorker = null;
+    }
+  }
+
+  private async handlePath(path: string, initial: boolean): Promise<void> {
+    const st = await stat(path, { bigint: true }).catch(() => null);
+    const known = this.byPath.get(path);
+    if (st === null || !st.isFile()) {
+      if (known) this.detach(known, 'path removed');
+      return;
+    }
+    const key = fileKey(st.dev, st.ino);
+    if (known && known.key !== key) this.detach(known, 'path now leads to another file');
+    const existing = this.tailers.get(key);
+    if (existing) {
+      if (existing.fh === null && !(await this.reopen(existing))) return this.handlePath(path, initial);
+      if (!this.byPath.has(path)) {
+        // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
+        this.byPath.set(path, existing);
+        if (existing.state === 'rotated') {
+          existing.state = 'active';
+          existing.moveTo(path);
+          existing.dirty = true;
+        }
+      }
+      this.markReadable(existing);
+      return;
+    }
+    if (!this.reserveDescriptor()) return; // retried by the next rescan
+    const fh = await open(path, 'r');
+    try {
+      const size = Number((await fh.stat()).size);
+      const t = await this.createTailer(fh, String(st.dev), String(st.ino), path, size, initial);
+      this.byPath.set(path, t);
+      this.markReadable(t);
+    } catch (err) {
+      this.openCount--;
+      await fh.close().catch(() => {});
+      throw err;
+    }
+  }
+
+  private async createTailer(
+    fh: Awaited<ReturnType<typeof open>>,
+    dev: string,
+    ino: string,
+    path: string,
+    size: number,
+    initial: boolean,
+    entry = this.store.get(fileKey(dev, ino)),
+  ): Promise<Tailer> {
+    const key = fileKey(dev, ino);
+    let offset = 0;
+    let why = 'new file';
+    if (entry) {
+      const resumable =
+        size >= entry.offset &&
+        (await fingerprintMatches(fh, entry.fingerprint)) &&
+        (entry.tail === null || (await tailMatches(fh, entry.offset, entry.tail)));
+      if (resumable) {
+        offset = entry.offset;
+        why = 'checkpoint';
+      } else {
+        why = 'checkpoint does not match the file (replaced or truncated); reading from the beginning';
+        this.log.warn({ path, code: 'LOGFERRY_CHECKPOINT_MISMATCH' }, why);
+      }
+    } else if (initial && this.opts.startAt === 'end' && !this.store.recoveredFromCorruption) {
+      offset = size;
+      why = 'start at end';
+    }
+    const fp = await fingerprint(fh, size);
+    const t = new Tailer(key, dev, ino, path, offset, fp, this.opts.maxLineBytes, this.out, (tl, tr) =>
+      this.onCommit(tl, tr),
+    );
+    t.fh = fh;
+    if (entry && offset === entry.offset) t.setIdKey(entry.idKey);
+    else if (offset > 0) t.setIdKey(await idKey(fh, dev, ino));
+    t.dirty = entry === undefined || offset !== entry.offset;
+    this.tailers.set(key, t);
+    this.log.info({ path, offset, size, from: why }, 'following file');
+    return t;
+  }
+
+  /** A checkpointed file not found under its path: look for it beside it (rotated while we were down). */
+  private async recoverRotated(): Promise<void> {
+    for (const entry of this.store.all()) {
+      if (this.tailers.has(entry.key)) continue;
+      const found = await findByKey(dirname(entry.path), entry.key);
+      if (found === null) {
+        this.store.delete(entry.key);
+        continue;
+      }
+      const fh = await open(found, 'r').catch(() => null);
+      if (fh === null) continue;
+      const size = Number((await fh.stat()).size);
+      if (size <= entry.offset) {
+        await fh.close();
+        this.store.delete(entry.key);
+        continue;
+      }
+      const [dev, ino] = entry.key.split(':') as [string, string];
+      this.openCount++;
+      const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry);
+      if (t.readOffset === 0 && entry.offset > 0) {
+        // Not the file we had: a stranger beside ours.
+        this.tailers.delete(t.key);
+        this.openCount--;
+        await fh.close();
+        this.store.delete(entry.key);
+        continue;
+      }
+      t.state = 'rotated';
+      this.log.info(
+        { path: entry.path, rotatedTo: found, offset: t.readOffset },
+        'reading the rest of a file rotated while stopped',
+      );
+      this.markReadable(t);
+    }
+  }
+
+  /** The path no longer leads to this file: read it to its end through its descriptor, then let go. */
+  private detach(t: Tailer, why: string): void {
+    for (const [p, x] of this.byPath) if (x === t) this.byPath.delete(p);
+    if (t.state === 'rotated') return;
+    t.state = 'rotated';
+    t.lastGrowthAt = Date.now();
+    this.log.info({ path: t.path, why }, 'file rotated or removed; reading it to its end');
+    if (t.fh === null) void this.reopenRotated(t);
+    else this.markReadable(t);
+  }
+
+  /** An idle file that was closed, then renamed: find it beside its old path by inode. */
+  private async reopenRotated(t: Tailer): Promise<void> {
+    const found = await findByKey(dirname(t.path), t.key);
+    if (found !== null && this.reserveDescriptor()) {
+      const fh = await open(found, 'r').catch(() => null);
+      if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
+        t.fh = fh;
+        this.markReadable(t);
+        return;
+      }
+      this.openCount--;
+      await fh?.close();
+    }
+    this.forget(t);
+  }
+
+  /** Reopen an idle-closed file at its path; false when the path now holds another file. */
+  private async reopen(t: Tailer): Promise<boolean> {
+    if (!this.reserveDescriptor()) return true;
+    const fh = await open(t.path, 'r').catch(() => null);
+    if (fh !== null) {
+      const st = await fh.stat({ bigint: true });
+      if (fileKey(st.dev, st.ino) === t.key && (await fingerprintMatches(fh, t.fingerprint))) {
+        t.fh = fh;
+        return true;
+      }
+      await fh.close();
+    }
+    this.openCount--;
+    this.forget(t);
+    return false;
+  }
+
+  private reserveDescriptor(): boolean {
+    if (this.openCount >= this.opts.maxOpenFiles) this.closeIdle(true);
+    if (this.openCount >= this.opts.maxOpenFiles) {
+      this.log.warn(
+        { code: 'LOGFERRY_FD_BUDGET', max: this.opts.maxOpenFiles },
+        'descriptor budget spent; file waits',
+      );
+      return false;
+    }
+    this.openCount++;
+    return true;
+  }
+
+  private markReadable(t: Tailer): void {
+    this.readable.add(t);
+    t.atEof = false;
+    if (this.wake) {
+      const w = this.wake;
+      this.wake = null;
+      w();
+    }
+  }
+
+  private async loop(): Promise<void> {
+    while (this.running) {
+      if (this.budget.full) {
+        await this.budget.whenAvailable();
+        continue;
+      }
+      const next = this.readable.values().next();
+      if (next.done) {
+        for (const w of this.idleWaiters.splice(0)) w();
+        await new Promise<void>((resolve) => {
+          this.wake = resolve;
+        });
+        continue;
+      }
+      const t = next.value;
+      this.readable.delete(t);
+      try {
+        await this.readOnce(t);
+      } catch (err) {
+        this.log.warn({ err, path: t.path, code: 'LOGFERRY_TAIL_READ' }, 'read failed; will retry');
+      }
+    }
+  }
+
+  private async readOnce(t: Tailer): Promise<void> {
+    const fh = t.fh;
+    if (fh === null || t.finishing) return;
+    const { bytesRead } = await fh.read(this.buf, 0, this.buf.length, t.readOffset);
+    if (bytesRead > 0) {
+      if (t.idPrefix === '') {
+        if (t.readOffset > 0) t.setIdKey(await idKey(fh, t.dev, t.ino));
+        else if (headIsStable(this.buf, bytesRead)) t.setIdKey(idKeyFrom(this.buf, bytesRead, t.dev, t.ino));
+      }
+      t.timestamp = new Date().toISOString();
+      t.framer.push(this.buf, bytesRead);
+      t.readOffset += bytesRead;
+      t.lastGrowthAt = Date.now();
+      this.bytesRead += bytesRead;
+      this.chargePending(t);
+      this.readable.add(t);
+      return;
+    }
+    const st = await fh.stat();
+    const size = Number(st.size);
+    if (st.nlink === 0 && t.state === 'active') this.detach(t, 'file deleted');
+    if (size < t.readOffset) {
+      this.log.warn(
+        { path: t.path, was: t.readOffset, size },
+        'file truncated; reading it again from the beginning',
+      );
+      await this.ensureId(t);
+      t.timestamp = new Date().toISOString();
+      t.restartAtZero();
+      this.chargePending(t);
+      this.readable.add(t);
+      return;
+    }
+    t.atEof = true;
+    if (t.state === 'rotated' && (this.draining || Date.now() - t.lastGrowthAt >= this.opts.rotateWaitMs)) {
+      await this.finish(t);
+    }
+  }
+
+  private chargePending(t: Tailer): void {
+    const now = t.framer.pendingBytes;
+    if (now > t.pendingCharged) this.budget.take(now - t.pendingCharged);
+    else if (now < t.pendingCharged) this.budget.release(t.pendingCharged - now);
+    t.pendingCharged = now;
+  }
+
+  private async ensureId(t: Tailer): Promise<void> {
+    if (t.idPrefix === '' && t.fh !== null) t.setIdKey(await idKey(t.fh, t.dev, t.ino));
+  }
+
+  /** A rotated file read to its end: its unfinished last line is delivered as it is, then it is let go. */
+  private async finish(t: Tailer): Promise<void> {
+    await this.ensureId(t);
+    t.timestamp = new Date().toISOString();
+    t.framer.flushPartial();
+    this.chargePending(t);
+    t.finishing = true;
+    this.out.flush();
+    this.maybeRelease(t);
+  }
+
+  private maybeRelease(t: Tailer): void {
+    if (!t.finishing || t.ack.outstanding > 0) return;
+    this.forget(t);
+  }
+
+  private forget(t: Tailer): void {
+    if (this.tailers.get(t.key) !== t) return;
+    this.tailers.delete(t.key);
+    this.readable.delete(t);
+    for (const [p, x] of this.byPath) if (x === t) this.byPath.delete(p);
+    if (t.fh !== null) {
+      void t.fh.close().catch(() => {});
+      t.fh = null;
+      this.openCount--;
+    }
+    this.finished.add(t.key);
+    this.log.info({ path: t.path }, 'done with file');
+  }
+
+  private onCommit(t: Tailer, tracker: AckTracker): void {
+    if (tracker !== t.ack) return; // a generation before a truncation
+    t.dirty = true;
+    this.maybeRelease(t);
+  }
+
+  private poll(): void {
+    const now = Date.now();
+    const guard = now - this.lastGuardPoll >= ACTIVE_POLL_MS;
+    if (guard) this.lastGuardPoll = now;
+    for (const t of this.tailers.values()) {
+      if (t.fh === null || t.finishing) continue;
+      // Rotated files get no events from the watcher: poll them. Active ones are polled now and then,
+      // as a guard against missed events.
+      if (t.state === 'rotated' || (guard && t.atEof)) this.markReadable(t);
+    }
+    this.closeIdle(false);
+  }
+
+  /** Release descriptors of files idle for idleCloseMs (or, under pressure, of any fully delivered file). */
+  private closeIdle(pressure: boolean): void {
+    const now = Date.now();
+    for (const t of this.tailers.values()) {
+      if (t.fh === null || t.state !== 'active' || !t.atEof || t.dirty) continue;
+      if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0) continue;
+      if (!pressure && now - t.lastGrowthAt < this.opts.idleCloseMs) continue;
+      void t.fh.close().catch(() => {});
+      t.fh = null;
+      this.openCount--;
+      this.readable.delete(t);
+      if (pressure && this.openCount < this.opts.maxOpenFiles) return;
+    }
+  }
+
+  /** Persist the acknowledged offsets of every changed file. */
+  async checkpoint(): Promise<void> {
+    while (this.checkpointing) await this.checkpointing;
+    this.checkpointing = this.writeCheckpoint();
+    try {
+      await this.checkpointing;
+    } finally {
+      this.checkpointing = null;
+    }
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    for (const key of this.finished) if (!this.tailers.has(key)) this.store.delete(key);
+    this.finished.clear();
+    for (const t of this.tailers.values()) {
+      if (!t.dirty || t.idPrefix === '') continue;
+      const entry = await this.entryFor(t).catch(() => null);
+      if (entry === null) continue;
+      t.dirty = false;
+      this.store.set(entry);
+    }
+    try {
+      await this.store.flush();
+    } catch (err) {
+      this.log.error({ err, code: (err as { code?: string }).code }, 'checkpoint write failed; will retry');
+      throw err;
+    }
+  }
+
+  private async entryFor(t: Tailer): Promise<CheckpointEntry | null> {
+    const fh = t.fh;
+    if (fh === null) return null;
+    const offset = t.ack.committed;
+    if (t.fingerprint.len < FINGERPRINT_MAX_BYTES) {
+      t.fingerprint = await fingerprint(fh, Number((await fh.stat()).size));
+    }
+    return {
+      key: t.key,
+      path: t.path,
+      offset,
+      fingerprint: t.fingerprint,
+      tail: offset > 0 ? await tailHash(fh, offset) : null,
+      idKey: t.idKey,
+      updatedAt: new Date().toISOString(),
+    };
+  }
+
+  /** Shutdown: stop taking paths, read every file to its current end, deliver partial last lines. */
+  async drain(): Promise<void> {
+    this.draining = true;
+    for (const t of this.tailers.values()) if (t.fh !== null && !t.finishing) this.markReadable(t);
+    if (this.readable.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+    for (const t of this.tailers.values()) {
+      if (t.fh === null || t.finishing) continue;
+      await this.ensureId(t);
+      t.timestamp = new Date().toISOString();
+      t.framer.flushPartial();
+      this.chargePending(t);
+    }
+    this.out.flush();
+  }
+
+  async stop(): Promise<void> {
+    this.running = false;
+    for (const t of this.timers) clearInterval(t);
+    this.budget.wakeAll();
+    this.wake?.();
+    await this.loopDone;
+    await this.pathWorker;
+  }
+
+  async closeFiles(): Promise<void> {
+    for (const t of this.tailers.values()) {
+      await t.fh?.close().catch(() => {});
+      t.fh = null;
+    }
+  }
+}
+
+/** The path of a regular file in `dir` with this dev:ino key, or null. */
+async function findByKey(dir: string, key: string): Promise<string | null> {
+  const names = await readdir(dir).catch(() => [] as string[]);
+  for (const name of names) {
+    const p = join(dir, name);
+    const st = await stat(p, { bigint: true }).catch(() => null);
+    if (st?.isFile() && fileKey(st.dev, st.ino) === key) return p;
+  }
+  return null;
+}

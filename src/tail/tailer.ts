@@ -1,0 +1,85 @@
+// One tracked file: its descriptor, read offset, identity, line framer and acknowledgement tracker.
+import type { FileHandle } from 'node:fs/promises';
+import { AckTracker } from '../checkpoint/ack-tracker.js';
+import { LineFramer, type LineReceiver } from '../frame/line-framer.js';
+import type { LineSource } from '../sinks/ndjson-encoder.js';
+import { EMPTY_FINGERPRINT, type Hashed } from './file-identity.js';
+
+/** The next stage: receives each framed line of a tailed file. */
+export interface LineOutput {
+  line(from: Tailer, text: string, rawBytes: number, offset: number, next: number, cut: boolean): void;
+}
+
+export class Tailer implements LineReceiver, LineSource {
+  fh: FileHandle | null = null;
+  path: string;
+  fileJson: string;
+  idPrefix = '';
+  /** Next byte to read. */
+  readOffset: number;
+  framer: LineFramer;
+  ack: AckTracker;
+  fingerprint: Hashed;
+  /** 'rotated': the path no longer leads to this file (renamed or deleted); read it to its end, then let go. */
+  state: 'active' | 'rotated' = 'active';
+  /** The unfinished last line was flushed; closing once every segment is acknowledged. */
+  finishing = false;
+  /** Checkpoint entry needs rewriting. */
+  dirty = false;
+  atEof = false;
+  lastGrowthAt = Date.now();
+  /** Read time of the current chunk (RFC 3339), shared by the lines framed from it. */
+  timestamp = '';
+  /** Bytes of the framer's partial line charged to the budget. */
+  pendingCharged = 0;
+
+  constructor(
+    readonly key: string,
+    readonly dev: string,
+    readonly ino: string,
+    path: string,
+    offset: number,
+    fingerprint: Hashed,
+    maxLineBytes: number,
+    private readonly out: LineOutput,
+    onCommit: (t: Tailer, tracker: AckTracker) => void,
+  ) {
+    this.path = path;
+    this.fileJson = JSON.stringify(path);
+    this.readOffset = offset;
+    this.fingerprint = fingerprint;
+    this.framer = new LineFramer(this, maxLineBytes, offset);
+    this.ack = new AckTracker(offset, (tr) => onCommit(this, tr));
+    this.onCommit = onCommit;
+  }
+
+  private readonly onCommit: (t: Tailer, tracker: AckTracker) => void;
+
+  line(text: string, rawBytes: number, offset: number, next: number, cut: boolean): void {
+    this.out.line(this, text, rawBytes, offset, next, cut);
+  }
+
+  setIdKey(key: string): void {
+    this.idPrefix = `${key}:`;
+  }
+
+  get idKey(): string {
+    return this.idPrefix.slice(0, -1);
+  }
+
+  moveTo(path: string): void {
+    this.path = path;
+    this.fileJson = JSON.stringify(path);
+  }
+
+  /** The file was truncated: what was read is flushed, and a new generation starts at offset 0. */
+  restartAtZero(): void {
+    this.framer.flushPartial();
+    this.framer.reset(0);
+    this.readOffset = 0;
+    this.idPrefix = '';
+    this.fingerprint = EMPTY_FINGERPRINT;
+    this.ack = new AckTracker(0, (tr) => this.onCommit(this, tr));
+    this.dirty = true;
+  }
+}

@@ -1,0 +1,37 @@
+// The agent's own HTTP server: /healthz (alive and not stuck) and /readyz.
+import { createServer, type Server } from 'node:http';
+import type { Logger } from 'pino';
+
+export interface HealthSource {
+  /** Null when healthy, else why not. */
+  unhealthy(): string | null;
+  ready(): boolean;
+}
+
+export function startHealthServer(port: number, source: HealthSource, log: Logger): Server | null {
+  if (port === 0) return null;
+  const server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (path === '/healthz') {
+      const why = source.unhealthy();
+      res.writeHead(why === null ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(why === null ? { status: 'ok' } : { status: 'stuck', reason: why }));
+    } else if (path === '/readyz') {
+      const ok = source.ready();
+      res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ status: ok ? 'ready' : 'not ready' }));
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' });
+      res.end('not found\n');
+    }
+  });
+  server.on('error', (err) =>
+    log.error(
+      { err, port, code: 'LOGFERRY_HTTP_LISTEN' },
+      'health server could not listen; shipping goes on without it',
+    ),
+  );
+  server.listen(port);
+  server.unref();
+  return server;
+}

@@ -1,0 +1,70 @@
+// Runs the built agent (dist/main.js) as a real child process, configured only by environment variables.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { waitFor } from './wait-for.js';
+
+export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
+
+export interface Agent {
+  proc: ChildProcess;
+  stdout: string;
+  stderr: string;
+  exitCode: number | null;
+  exited: Promise<number | null>;
+  /** Parsed JSON log lines. */
+  logs(): Record<string, unknown>[];
+  kill(signal?: NodeJS.Signals): void;
+}
+
+export function startAgent(env: Record<string, string>): Agent {
+  const proc = spawn(process.execPath, [MAIN], {
+    env: { PATH: process.env.PATH ?? '', LOGFERRY_HTTP_PORT: '0', LOGFERRY_LOG_LEVEL: 'info', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const a: Agent = {
+    proc,
+    stdout: '',
+    stderr: '',
+    exitCode: null,
+    exited: new Promise((resolve) => proc.on('exit', (code, sig) => resolve(code ?? (sig ? 128 : null)))),
+    logs: () =>
+      a.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l) as Record<string, unknown>),
+    kill: (signal = 'SIGKILL') => {
+      if (a.exitCode === null) proc.kill(signal);
+    },
+  };
+  proc.stdout!.on('data', (d: Buffer) => {
+    a.stdout += d.toString();
+  });
+  proc.stderr!.on('data', (d: Buffer) => {
+    a.stderr += d.toString();
+  });
+  void a.exited.then((c) => {
+    a.exitCode = c;
+  });
+  return a;
+}
+
+/** Wait until the agent logged that it started (it follows the files that existed). */
+export async function agentStarted(a: Agent, timeoutMs = 15_000): Promise<void> {
+  await waitFor(() => a.stdout.includes('logferry started') || a.exitCode !== null, {
+    timeoutMs,
+    what: 'agent start',
+  });
+  if (a.exitCode !== null) throw new Error(`agent exited ${a.exitCode}: ${a.stderr}${a.stdout}`);
+}
+
+export async function tempDir(
+  t: { after(fn: () => Promise<void>): void },
+  prefix = 'logferry-',
+): Promise<string> {
+  const dir = await mkdtemp(join(tmpdir(), prefix));
+  t.after(() => rm(dir, { recursive: true, force: true }));
+  return dir;
+}
