@@ -61,6 +61,9 @@ async function main(): Promise<void> {
         process.exit(1);
       });
   };
+  process.on('unhandledRejection', (err) =>
+    log.error({ err, code: 'LOGFERRY_INTERNAL' }, 'unexpected error; shipping goes on'),
+  );
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 

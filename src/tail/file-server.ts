@@ -308,6 +308,7 @@ export class FileServer {
         await this.readOnce(t);
       } catch (err) {
         this.log.warn({ err, path: t.path, code: 'LOGFERRY_TAIL_READ' }, 'read failed; will retry');
+        t.atEof = true; // the poll tries it again
       }
     }
   }

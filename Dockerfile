@@ -1,0 +1,24 @@
+# logferry: multi-stage build on the current Node LTS; production dependencies only; non-root; read-only root FS.
+FROM node:26-slim AS build
+WORKDIR /app
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npm run build && npm prune --omit=dev
+
+FROM node:26-slim
+ENV NODE_ENV=production \
+    LOGFERRY_STATE_DIR=/var/lib/logferry
+WORKDIR /app
+COPY --from=build /app/package.json ./package.json
+COPY --from=build /app/node_modules ./node_modules
+COPY --from=build /app/dist ./dist
+# The state directory is a mounted volume in Kubernetes (put it on the shared emptyDir); the image only
+# creates it so a plain `docker run` works. Nothing else is written: the root FS can be read-only.
+RUN mkdir -p /var/lib/logferry && chown 1000:1000 /var/lib/logferry
+USER 1000:1000
+VOLUME ["/var/lib/logferry"]
+EXPOSE 9780
+# node is PID 1 and installs its own SIGTERM/SIGINT handlers, so signals reach the agent directly.
+ENTRYPOINT ["node", "dist/main.js"]
