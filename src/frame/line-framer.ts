@@ -68,12 +68,15 @@ export class LineFramer {
             true,
           );
         } else {
-          take = max - this.pendingLen;
+          // Same boundary as in one read: the piece is `n` bytes of pending ++ buf[pos, stop).
+          const start = base + pos - this.pendingLen;
+          const n = utf8BoundaryJoined(this.pending, this.pendingLen, buf, pos, max);
+          take = Math.max(0, n - this.pendingLen);
           this.keep(buf, pos, pos + take);
-          const start = base + pos + take - this.pendingLen;
-          const text = this.pending.toString('utf8', 0, this.pendingLen);
-          this.receiver.line(text, this.pendingLen, start, start + this.pendingLen, true);
-          this.pendingLen = 0;
+          this.receiver.line(this.pending.toString('utf8', 0, n), n, start, start + n, true);
+          // A character that began in the pending bytes starts the next piece.
+          this.pending.copy(this.pending, 0, n, this.pendingLen);
+          this.pendingLen -= n;
         }
         this.continuing = true;
         pos += take;
@@ -132,4 +135,12 @@ function utf8Boundary(buf: Buffer, from: number, max: number): number {
   // Step back over at most 3 continuation bytes (10xxxxxx) so a character is not split.
   for (let i = 0; i < 3 && n > 1 && (buf[from + n]! & 0xc0) === 0x80; i++) n--;
   return (buf[from + n]! & 0xc0) === 0x80 ? max : n;
+}
+
+/** utf8Boundary over the bytes a[0, aLen) followed by b[bFrom, ...): a line whose start is pending. */
+function utf8BoundaryJoined(a: Buffer, aLen: number, b: Buffer, bFrom: number, max: number): number {
+  const at = (k: number): number => (k < aLen ? a[k]! : b[bFrom + k - aLen]!);
+  let n = max;
+  for (let i = 0; i < 3 && n > 1 && (at(n) & 0xc0) === 0x80; i++) n--;
+  return (at(n) & 0xc0) === 0x80 ? max : n;
 }

@@ -1,0 +1,235 @@
+// Batcher + ByteBudget with a fake consumer: sealing by records, bytes and age; gzip bodies; budget accounting.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { gunzipSync } from 'node:zlib';
+import type { Batch } from '../../src/batch/batch.js';
+import { Batcher, type BatcherOptions } from '../../src/batch/batcher.js';
+import { ByteBudget } from '../../src/batch/byte-budget.js';
+import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+interface Harness {
+  batcher: Batcher;
+  budget: ByteBudget;
+  sent: Batch[];
+  sentAt: number[];
+}
+
+function harness(
+  t: { after(fn: () => void): void },
+  over: Partial<BatcherOptions>,
+  budgetMax = 1 << 30,
+): Harness {
+  const opts: BatcherOptions = {
+    maxBytes: 1 << 20,
+    maxRecords: 1000,
+    flushIntervalMs: 60_000,
+    compression: 'none',
+    ...over,
+  };
+  const budget = new ByteBudget(budgetMax);
+  const sent: Batch[] = [];
+  const sentAt: number[] = [];
+  const batcher = new Batcher(opts, budget, {
+    send(b) {
+      sent.push(b);
+      sentAt.push(Date.now());
+    },
+  });
+  t.after(() => batcher.stop());
+  return { batcher, budget, sent, sentAt };
+}
+
+/** An NDJSON record as the encoder makes it, with its UTF-8 size. */
+function record(i: number, pad = 0): { text: string; size: number } {
+  const text = `${JSON.stringify({ offset: i, message: `line ${i} ${'x'.repeat(pad)}` })}\n`;
+  return { text, size: Buffer.byteLength(text) };
+}
+
+const bodyOf = (b: Batch) => (b.compressed ? gunzipSync(b.wire) : b.wire).toString('utf8');
+
+test('seals by maxRecords, in order, with the segments each batch covers', (t) => {
+  const h = harness(t, { maxRecords: 3 });
+  const a = new AckTracker(0, () => {});
+  const recs = Array.from({ length: 7 }, (_, i) => record(i));
+  recs.forEach((r, i) => {
+    h.batcher.add(r.text, r.size, a, (i + 1) * 10);
+  });
+  assert.equal(h.sent.length, 2, 'two full batches sealed at once');
+  assert.equal(h.batcher.openRecords, 1);
+  h.batcher.flush();
+  assert.equal(h.sent.length, 3);
+  assert.deepEqual(
+    h.sent.map((b) => b.records),
+    [3, 3, 1],
+  );
+  assert.equal(h.sent.map(bodyOf).join(''), recs.map((r) => r.text).join(''));
+  for (const b of h.sent) {
+    assert.equal(b.compressed, false);
+    assert.equal(b.segments.length, 1);
+    assert.equal(b.segments[0]!.tracker, a);
+  }
+  assert.deepEqual(
+    h.sent.map((b) => b.segments[0]!.segment.end),
+    [30, 60, 70],
+  );
+  assert.equal(a.outstanding, 3);
+  h.batcher.flush();
+  assert.equal(h.sent.length, 3, 'flush with nothing open sends nothing');
+});
+
+test('segments: one per file, up to the last line of that file in the batch', (t) => {
+  const h = harness(t, { maxRecords: 4 });
+  const commits: string[] = [];
+  const a = new AckTracker(0, (tr) => commits.push(`a${tr.committed}`));
+  const b = new AckTracker(500, (tr) => commits.push(`b${tr.committed}`));
+  h.batcher.add(record(1).text, record(1).size, a, 10);
+  h.batcher.add(record(2).text, record(2).size, b, 510);
+  h.batcher.add(record(3).text, record(3).size, a, 20);
+  h.batcher.add(record(4).text, record(4).size, b, 530);
+  assert.equal(h.sent.length, 1);
+  const segs = h.sent[0]!.segments;
+  assert.deepEqual(
+    segs.map((s) => [s.tracker, s.segment.end]),
+    [
+      [a, 20],
+      [b, 530],
+    ],
+  );
+  for (const s of segs) s.tracker.done(s.segment);
+  assert.deepEqual(commits, ['a20', 'b530']);
+});
+
+test('seals by maxBytes: a record that would overflow starts the next batch', (t) => {
+  const r = record(0, 60);
+  const maxBytes = r.size * 3 + Math.floor(r.size / 2); // room for 3.5 records
+  const h = harness(t, { maxBytes });
+  const a = new AckTracker(0, () => {});
+  const recs = Array.from({ length: 10 }, (_, i) => record(i, 60 + (i % 2)));
+  for (const [i, x] of recs.entries()) h.batcher.add(x.text, x.size, a, i + 1);
+  h.batcher.flush();
+  for (const b of h.sent) assert.ok(b.wire.length <= maxBytes, `batch of ${b.wire.length} > ${maxBytes}`);
+  assert.deepEqual(
+    h.sent.map((b) => b.records),
+    [3, 3, 3, 1],
+  );
+  assert.equal(h.sent.map(bodyOf).join(''), recs.map((x) => x.text).join(''));
+
+  // Exactly full seals at once; a single record larger than the limit goes alone.
+  const e = harness(t, { maxBytes: r.size * 2 });
+  e.batcher.add(r.text, r.size, a, 1);
+  assert.equal(e.sent.length, 0);
+  e.batcher.add(r.text, r.size, a, 2);
+  assert.equal(e.sent.length, 1, 'sealed when exactly full');
+  const big = record(99, 500);
+  e.batcher.add(r.text, r.size, a, 3);
+  e.batcher.add(big.text, big.size, a, 4);
+  assert.deepEqual(
+    e.sent.map((b) => b.records),
+    [2, 1, 1],
+  );
+  assert.equal(bodyOf(e.sent[2]!), big.text);
+});
+
+test('seals by the flush interval when the batch does not fill', async (t) => {
+  const flushIntervalMs = 50;
+  const h = harness(t, { flushIntervalMs });
+  const a = new AckTracker(0, () => {});
+  const t0 = Date.now();
+  h.batcher.add(record(1).text, record(1).size, a, 10);
+  h.batcher.add(record(2).text, record(2).size, a, 20);
+  assert.equal(h.sent.length, 0, 'not sealed while neither full nor old');
+  await waitFor(() => h.sent.length === 1, { timeoutMs: 5_000, what: 'batch sealed by age' });
+  assert.ok(h.sentAt[0]! - t0 >= flushIntervalMs, `sealed after ${h.sentAt[0]! - t0} ms`);
+  assert.equal(h.sent[0]!.records, 2);
+  assert.equal(h.batcher.openRecords, 0);
+
+  // The next record starts a new timer of its own.
+  const t1 = Date.now();
+  h.batcher.add(record(3).text, record(3).size, a, 30);
+  await waitFor(() => h.sent.length === 2, { timeoutMs: 5_000, what: 'second batch sealed by age' });
+  assert.ok(h.sentAt[1]! - t1 >= flushIntervalMs);
+  assert.equal(bodyOf(h.sent[1]!), record(3).text);
+});
+
+test('gzip: the wire body decompresses to the records, batches stay in order', async (t) => {
+  const h = harness(t, { compression: 'gzip', maxRecords: 50 });
+  const a = new AckTracker(0, () => {});
+  const recs = Array.from({ length: 175 }, (_, i) => record(i, i % 7));
+  for (const [i, r] of recs.entries()) h.batcher.add(r.text, r.size, a, i + 1);
+  h.batcher.flush();
+  await h.batcher.settled();
+  assert.deepEqual(
+    h.sent.map((b) => b.records),
+    [50, 50, 50, 25],
+  );
+  for (const b of h.sent) {
+    assert.equal(b.compressed, true);
+    assert.equal(b.body, null, 'the uncompressed body is not kept');
+    assert.equal(b.wire[0], 0x1f);
+    assert.equal(b.wire[1], 0x8b);
+    assert.equal(b.charged, b.wire.length);
+  }
+  assert.equal(h.sent.map(bodyOf).join(''), recs.map((r) => r.text).join(''));
+  assert.deepEqual(
+    h.sent.map((b) => b.segments[0]!.segment.end),
+    [50, 100, 150, 175],
+  );
+});
+
+for (const compression of ['none', 'gzip'] as const) {
+  test(`budget (${compression}): charged while batches are open, released when the consumer finishes`, async (t) => {
+    const h = harness(t, { compression, maxRecords: 10 });
+    const a = new AckTracker(0, () => {});
+    const recs = Array.from({ length: 25 }, (_, i) => record(i, 20));
+    let sum = 0;
+    for (const [i, r] of recs.entries()) {
+      h.batcher.add(r.text, r.size, a, i + 1);
+      if (i < 9) {
+        sum += r.size;
+        assert.equal(h.budget.used, sum, `open batch charges its records (${i + 1})`);
+      }
+    }
+    await h.batcher.settled();
+    assert.equal(h.sent.length, 2);
+    const open = recs.slice(20).reduce((n, r) => n + r.size, 0);
+    const charged = () => h.sent.reduce((n, b) => n + b.charged, 0);
+    assert.equal(
+      h.budget.used,
+      charged() + open,
+      'sealed batches hold their charge, the open one its records',
+    );
+    assert.ok(h.sent.every((b) => b.charged > 0));
+
+    h.batcher.flush();
+    await h.batcher.settled();
+    assert.equal(h.sent.length, 3);
+    assert.equal(h.budget.used, charged());
+
+    // The consumer finishes them (out of order): each release frees exactly its charge.
+    for (const b of [h.sent[1]!, h.sent[0]!, h.sent[2]!]) {
+      const before = h.budget.used;
+      h.budget.release(b.charged);
+      assert.equal(h.budget.used, before - b.charged);
+    }
+    assert.equal(h.budget.used, 0, 'fully released');
+  });
+}
+
+test('budget: reading waits while it is full and resumes when a batch is finished', async (t) => {
+  const r = record(0, 100);
+  const h = harness(t, { compression: 'none', maxRecords: 2 }, r.size * 3);
+  const a = new AckTracker(0, () => {});
+  for (let i = 0; i < 3; i++) h.batcher.add(r.text, r.size, a, i + 1);
+  assert.equal(h.budget.full, true);
+  let resumed = false;
+  const waiting = h.budget.whenAvailable().then(() => {
+    resumed = true;
+  });
+  await Promise.resolve();
+  assert.equal(resumed, false, 'no room yet');
+  h.budget.release(h.sent[0]!.charged);
+  await waiting;
+  assert.equal(resumed, true);
+  assert.equal(h.budget.full, false);
+});
