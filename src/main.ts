@@ -3,8 +3,10 @@
 import { loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
+import { runStatus } from './status/status-command.js';
 import { startHealthServer } from './telemetry/health-server.js';
 import { createLogger } from './telemetry/logger.js';
+import { createMetrics } from './telemetry/metrics.js';
 
 async function main(): Promise<void> {
   let cfg: ReturnType<typeof loadConfig>;
@@ -73,7 +75,16 @@ async function main(): Promise<void> {
     log.fatal({ err, code: (err as { code?: string }).code }, 'cannot start');
     process.exit(1);
   }
-  startHealthServer(cfg.httpPort, pipeline, log);
+  startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
 }
 
-void main();
+if (process.argv[2] === 'status') {
+  void runStatus(process.env).then((code) => process.exit(code));
+} else if (process.argv[2] !== undefined) {
+  process.stderr.write(
+    `logferry: unknown command ${JSON.stringify(process.argv[2])}; commands: status (or none, to run the agent)\n`,
+  );
+  process.exit(2);
+} else {
+  void main();
+}

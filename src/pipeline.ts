@@ -10,14 +10,15 @@ import { Sender } from './send/sender.js';
 import { NdjsonEncoder } from './sinks/ndjson-encoder.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
 import type { Tailer } from './tail/tailer.js';
+import type { FileStat, MetricsSource, SendStats } from './telemetry/metrics.js';
 import { RateLimitedLog } from './telemetry/rate-limited-log.js';
 
 export const VERSION = '0.1.0';
 
-/** A stuck pipeline: batches waiting and no answer from the collector for this long. */
-const STUCK_AFTER_MS = 10 * 60_000;
+/** A stuck pipeline: files waiting to be read, room in the budget, and no read for this long. */
+const STUCK_AFTER_MS = 60_000;
 
-export class Pipeline implements TailOutput {
+export class Pipeline implements TailOutput, MetricsSource {
   readonly budget: ByteBudget;
   readonly store: CheckpointStore;
   readonly sender: Sender;
@@ -25,7 +26,6 @@ export class Pipeline implements TailOutput {
   readonly files: FileServer;
   readonly discovery: Discovery;
   private readonly encoder: NdjsonEncoder;
-  linesRead = 0;
   started = false;
   stopping = false;
 
@@ -75,7 +75,7 @@ export class Pipeline implements TailOutput {
     // UTF-8 size of the record: its characters plus the extra bytes of multi-byte characters.
     const extra = rawBytes - text.length;
     this.batcher.add(record, extra > 0 ? record.length + extra : record.length, from.ack, next);
-    this.linesRead++;
+    from.linesRead++;
   }
 
   flush(): void {
@@ -126,11 +126,44 @@ export class Pipeline implements TailOutput {
     this.store.flushSync();
   }
 
+  /**
+   * Liveness: the read loop is not stuck. A collector that is down is not a reason to restart the agent
+   * (reading pauses by design, and a restart would not help), so it does not count.
+   */
   unhealthy(): string | null {
-    if (this.sender.pending > 0 && Date.now() - this.sender.lastAnswerAt > STUCK_AFTER_MS) {
-      return 'no answer from the collector for 10 minutes while batches wait';
+    const stalled = this.files.stalledMs;
+    return stalled > STUCK_AFTER_MS ? `files waiting to be read for ${Math.round(stalled / 1000)} s` : null;
+  }
+
+  fileStats(): FileStat[] {
+    return this.files.files.map((t) => ({
+      path: t.path,
+      linesRead: t.linesRead,
+      bytesRead: t.bytesRead,
+      size: Math.max(t.size, t.readOffset),
+      delivered: t.ack.committed,
+    }));
+  }
+
+  sendStats(): SendStats {
+    return { ...this.sender.stats, inFlight: this.sender.requestsInFlight };
+  }
+
+  bufferedBytes(): number {
+    return this.budget.used;
+  }
+
+  oldestUndeliveredAt(): number | null {
+    let oldest = this.batcher.openSince;
+    for (const t of this.files.files) {
+      const at = t.ack.oldestOpenAt;
+      if (at !== null && (oldest === null || at < oldest)) oldest = at;
     }
-    return null;
+    return oldest;
+  }
+
+  checkpointStats(): { writes: number; failures: number } {
+    return { writes: this.store.writes, failures: this.store.failures };
   }
 
   ready(): boolean {

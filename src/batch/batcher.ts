@@ -71,6 +71,11 @@ export class Batcher {
     await new Promise<void>((resolve) => this.sealWaiters.push(resolve));
   }
 
+  /** When the oldest record of the open batch was added, or null. */
+  get openSince(): number | null {
+    return this.records > 0 ? this.firstAt : null;
+  }
+
   get openRecords(): number {
     return this.records;
   }
@@ -83,7 +88,10 @@ export class Batcher {
     const text = this.parts.join('');
     const estimate = this.bytes;
     const body = Buffer.from(text, 'utf8');
-    const segments = [...this.ends].map(([tracker, end]) => ({ tracker, segment: tracker.open(end) }));
+    const segments = [...this.ends].map(([tracker, end]) => ({
+      tracker,
+      segment: tracker.open(end, this.firstAt),
+    }));
     const batch: Batch = {
       body,
       wire: body,

@@ -3,6 +3,8 @@
 /** One batch's share of one file: the lines up to `end`. */
 export interface Segment {
   readonly end: number;
+  /** When the oldest line of the segment was read (for the age of the oldest undelivered line). */
+  readonly at: number;
   done: boolean;
 }
 
@@ -20,8 +22,8 @@ export class AckTracker {
   }
 
   /** Lines up to `end` left for the collector, in file order. */
-  open(end: number): Segment {
-    const seg: Segment = { end, done: false };
+  open(end: number, at = Date.now()): Segment {
+    const seg: Segment = { end, at, done: false };
     this.queue.push(seg);
     return seg;
   }
@@ -40,6 +42,11 @@ export class AckTracker {
       this.head = 0;
     }
     if (moved) this.onCommit(this);
+  }
+
+  /** When the oldest unacknowledged segment's first line was read, or null. */
+  get oldestOpenAt(): number | null {
+    return this.head < this.queue.length ? this.queue[this.head]!.at : null;
   }
 
   /** Segments sent but not yet acknowledged. */

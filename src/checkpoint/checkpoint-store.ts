@@ -38,8 +38,9 @@ export class CheckpointStore {
     this.file = join(dir, FILE_NAME);
   }
 
-  async load(): Promise<void> {
-    await mkdir(this.dir, { recursive: true });
+  /** readOnly (for `logferry status`): nothing is created, a corrupt file is reported, not moved. */
+  async load({ readOnly = false } = {}): Promise<void> {
+    if (!readOnly) await mkdir(this.dir, { recursive: true });
     let text: string;
     try {
       text = await readFile(this.file, 'utf8');
@@ -61,6 +62,8 @@ export class CheckpointStore {
         this.entries.set(e.key, e);
       }
     } catch (err) {
+      if (readOnly)
+        throw new LogferryError('LOGFERRY_CHECKPOINT_CORRUPT', `${this.file}: ${(err as Error).message}`);
       const aside = `${this.file}.corrupt-${Date.now()}`;
       await rename(this.file, aside);
       this.entries.clear();

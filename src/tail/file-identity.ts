@@ -78,6 +78,11 @@ export function idKeyFrom(head: Buffer, len: number, dev: string, ino: string): 
   return createHash('sha1').update(`${dev}:${ino}:`).update(head.subarray(0, end)).digest('hex').slice(0, 16);
 }
 
+/** A new id key for a rewritten file whose head key may equal the previous generation's. */
+export function saltedIdKey(previous: string, key: string): string {
+  return createHash('sha1').update(`${previous}>${key}`).digest('hex').slice(0, 16);
+}
+
 /** A file has a complete first line (or enough bytes) for a stable id key. */
 export function headIsStable(head: Buffer, len: number): boolean {
   if (len >= ID_HEAD_BYTES) return true;

@@ -56,6 +56,13 @@ export class FileServer {
   /** Keys of finished files whose checkpoint entry is to be dropped. */
   private readonly finished = new Set<string>();
   private lastGuardPoll = 0;
+  private lastReadAt = Date.now();
+
+  /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
+  get stalledMs(): number {
+    if (!this.running || this.readable.size === 0 || this.budget.full) return 0;
+    return Date.now() - this.lastReadAt;
+  }
   bytesRead = 0;
 
   constructor(
@@ -74,9 +81,11 @@ export class FileServer {
 
   /** Start with the files that exist now; afterwards feed `pathChanged`. */
   async start(initial: string[]): Promise<void> {
-    this.running = true;
+    // Paths reported meanwhile wait in the queue: handled concurrently, a file would be followed twice.
     for (const p of initial) await this.handlePath(p, true);
     await this.recoverRotated();
+    this.running = true;
+    if (this.pathQueue.size > 0) this.pathWorker ??= this.drainPaths();
     this.loopDone = this.loop();
     this.timers.push(
       setInterval(() => this.poll(), this.opts.pollIntervalMs),
@@ -88,7 +97,8 @@ export class FileServer {
   pathChanged(path: string): void {
     if (this.draining) return;
     this.pathQueue.add(path);
-    this.pathWorker ??= this.drainPaths();
+    // Not before start() is done (it drains the queue then): a worker that ends at once would stay set.
+    if (this.running) this.pathWorker ??= this.drainPaths();
   }
 
   private async drainPaths(): Promise<void> {
@@ -177,7 +187,10 @@ export class FileServer {
     );
     t.fh = fh;
     if (entry && offset === entry.offset) t.setIdKey(entry.idKey);
-    else if (offset > 0) t.setIdKey(await idKey(fh, dev, ino));
+    else {
+      if (entry) t.idSalt = entry.idKey; // the checkpointed file was truncated or replaced: new lines
+      if (offset > 0) t.setHeadIdKey(await idKey(fh, dev, ino));
+    }
     t.dirty = entry === undefined || offset !== entry.offset;
     this.tailers.set(key, t);
     this.log.info({ path, offset, size, from: why }, 'following file');
@@ -304,6 +317,7 @@ export class FileServer {
       }
       const t = next.value;
       this.readable.delete(t);
+      this.lastReadAt = Date.now();
       try {
         await this.readOnce(t);
       } catch (err) {
@@ -319,20 +333,23 @@ export class FileServer {
     const { bytesRead } = await fh.read(this.buf, 0, this.buf.length, t.readOffset);
     if (bytesRead > 0) {
       if (t.idPrefix === '') {
-        if (t.readOffset > 0) t.setIdKey(await idKey(fh, t.dev, t.ino));
-        else if (headIsStable(this.buf, bytesRead)) t.setIdKey(idKeyFrom(this.buf, bytesRead, t.dev, t.ino));
+        if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
+        else if (headIsStable(this.buf, bytesRead))
+          t.setHeadIdKey(idKeyFrom(this.buf, bytesRead, t.dev, t.ino));
       }
       t.timestamp = new Date().toISOString();
       t.framer.push(this.buf, bytesRead);
       t.readOffset += bytesRead;
       t.lastGrowthAt = Date.now();
       this.bytesRead += bytesRead;
+      t.bytesRead += bytesRead;
       this.chargePending(t);
       this.readable.add(t);
       return;
     }
     const st = await fh.stat();
     const size = Number(st.size);
+    t.size = size;
     if (st.nlink === 0 && t.state === 'active') this.detach(t, 'file deleted');
     if (size < t.readOffset) {
       this.log.warn(
@@ -360,7 +377,7 @@ export class FileServer {
   }
 
   private async ensureId(t: Tailer): Promise<void> {
-    if (t.idPrefix === '' && t.fh !== null) t.setIdKey(await idKey(t.fh, t.dev, t.ino));
+    if (t.idPrefix === '' && t.fh !== null) t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
   }
 
   /** A rotated file read to its end: its unfinished last line is delivered as it is, then it is let go. */

@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { AckTracker } from '../checkpoint/ack-tracker.js';
 import { LineFramer, type LineReceiver } from '../frame/line-framer.js';
 import type { LineSource } from '../sinks/ndjson-encoder.js';
-import { EMPTY_FINGERPRINT, type Hashed } from './file-identity.js';
+import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js';
 
 /** The next stage: receives each framed line of a tailed file. */
 export interface LineOutput {
@@ -32,6 +32,10 @@ export class Tailer implements LineReceiver, LineSource {
   timestamp = '';
   /** Bytes of the framer's partial line charged to the budget. */
   pendingCharged = 0;
+  /** For metrics: lines and bytes read, and the size seen at the last end of file. */
+  linesRead = 0;
+  bytesRead = 0;
+  size = 0;
 
   constructor(
     readonly key: string,
@@ -63,6 +67,18 @@ export class Tailer implements LineReceiver, LineSource {
     this.idPrefix = `${key}:`;
   }
 
+  /**
+   * The id key of the generation before a truncation (or of a checkpoint that no longer matches the file):
+   * mixed into the key computed from the head, so rewritten lines do not reuse old ids when the file starts
+   * with the same first line again.
+   */
+  idSalt = '';
+
+  /** Set the id key computed from the file's head (dev, ino, first line). */
+  setHeadIdKey(key: string): void {
+    this.setIdKey(this.idSalt === '' ? key : saltedIdKey(this.idSalt, key));
+  }
+
   get idKey(): string {
     return this.idPrefix.slice(0, -1);
   }
@@ -77,6 +93,7 @@ export class Tailer implements LineReceiver, LineSource {
     this.framer.flushPartial();
     this.framer.reset(0);
     this.readOffset = 0;
+    if (this.idPrefix !== '') this.idSalt = this.idKey;
     this.idPrefix = '';
     this.fingerprint = EMPTY_FINGERPRINT;
     this.ack = new AckTracker(0, (tr) => this.onCommit(this, tr));

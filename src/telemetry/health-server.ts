@@ -1,6 +1,7 @@
-// The agent's own HTTP server: /healthz (alive and not stuck) and /readyz.
+// The agent's own HTTP server: /healthz (alive and not stuck), /readyz and /metrics (Prometheus).
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
+import type { Registry } from 'prom-client';
 
 export interface HealthSource {
   /** Null when healthy, else why not. */
@@ -8,7 +9,12 @@ export interface HealthSource {
   ready(): boolean;
 }
 
-export function startHealthServer(port: number, source: HealthSource, log: Logger): Server | null {
+export function startHealthServer(
+  port: number,
+  source: HealthSource,
+  metrics: Registry,
+  log: Logger,
+): Server | null {
   if (port === 0) return null;
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -20,6 +26,17 @@ export function startHealthServer(port: number, source: HealthSource, log: Logge
       const ok = source.ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: ok ? 'ready' : 'not ready' }));
+    } else if (path === '/metrics') {
+      metrics.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'content-type': metrics.contentType });
+          res.end(text);
+        },
+        (err: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`metrics failed: ${err.message}\n`);
+        },
+      );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found\n');

@@ -1,0 +1,136 @@
+// What every wire protocol implements: encode a whole batch of records, and read the collector's answer.
+import type { Verdict } from '../send/retry-policy.js';
+
+export const SINKS = ['ndjson', 'loki', 'elasticsearch', 'otlp', 'splunk'] as const;
+export type SinkName = (typeof SINKS)[number];
+
+/**
+ * One line in a protocol-neutral form. The `ndjson` sink never builds these (it encodes each line
+ * straight into its wire format); every other sink keeps them per batch and encodes the batch at seal.
+ */
+export interface LogRecord {
+  message: string;
+  /** Path the line was read from. */
+  file: string;
+  /** Byte offset of the line's first byte. */
+  offset: number;
+  /** Stable id: the same line re-sent after a retry or a restart has the same id. */
+  id: string;
+  /** Read time, RFC 3339 UTC (`Date.toISOString()`). */
+  timestamp: string;
+  /** A piece of a line longer than LOGFERRY_MAX_LINE_BYTES. */
+  cut: boolean;
+  /** Per-record labels (Kubernetes metadata, ...), added to the static LOGFERRY_LABELS. */
+  labels?: Record<string, string>;
+  /** Fields parsed from the line, when a parser is configured. */
+  fields?: Record<string, unknown>;
+  /** Severity, when known (parsed or detected). */
+  level?: string;
+}
+
+/** What a 2xx answer says about the records of the request. */
+export type Acceptance =
+  /** Every record is stored. */
+  | { kind: 'all' }
+  /** Per-record results (Elasticsearch `_bulk`): indexes into the request's records. */
+  | {
+      kind: 'items';
+      retry: number[];
+      reject: { index: number; reason: string }[];
+      /** Already stored (409 on `create`): counted as delivered. */
+      duplicates: number;
+      /** First retryable item error, for the log. */
+      retryReason: string;
+    }
+  /** The collector stored what it could and says it dropped some records for good (not retried). */
+  | { kind: 'dropped'; count: number; reason: string }
+  /** Stored only once the indexer acknowledges this id (Splunk HEC indexer acknowledgement). */
+  | { kind: 'ack'; ackId: number };
+
+/** The sender's decision: the base retry policy's, or "stored except what the collector dropped". */
+export type SinkVerdict = Verdict | { kind: 'dropped'; reason: string };
+
+export interface AckProtocol {
+  /** Request path of the acknowledgement query. */
+  path: string;
+  body(ackIds: number[]): Buffer;
+  /** The ids the answer says are indexed. */
+  acked(body: Buffer): Set<number>;
+  /** Give up waiting and send the batch again after this long. */
+  timeoutMs: number;
+}
+
+export interface Sink {
+  readonly name: SinkName;
+  /** Request path (with query) on the endpoint's origin. */
+  readonly path: string;
+  readonly contentType: string;
+  /** The 2xx answer's body must be read (per-item results, partial success, ack ids). */
+  readonly readsSuccessBody: boolean;
+  /** Indexer acknowledgement, when the protocol has one and it is enabled. */
+  readonly ack: AckProtocol | null;
+  /** Protocol headers of every request (tenant, channel); auth headers come from Credentials. */
+  headers(): Record<string, string>;
+  /** The whole batch as one request body (uncompressed). */
+  encode(records: readonly LogRecord[]): Buffer;
+  /** Read a 2xx answer. */
+  accepted(body: Buffer, contentType: string | undefined, records: number): Acceptance;
+  /** This protocol's reading of a non-2xx answer, on top of the base retry policy's verdict. */
+  judge(status: number, reason: string, base: Verdict): SinkVerdict;
+  /** Human-readable text of an error answer's body (binary protocols). */
+  describe?(body: Buffer, contentType: string | undefined): string;
+}
+
+/**
+ * The endpoint's path with the protocol path appended, unless it already ends with it
+ * (`http://loki:3100` → `/loki/api/v1/push`; `http://gw/loki/api/v1/push` stays as it is).
+ */
+export function protocolPath(endpoint: URL, suffix: string): string {
+  let path = endpoint.pathname;
+  if (!path.endsWith(suffix)) path = path.replace(/\/+$/, '') + suffix;
+  return path + endpoint.search;
+}
+
+/** The record as one NDJSON object of the contract's format (dead-letter file, the collector's view). */
+export function recordJson(r: LogRecord, staticLabels: Record<string, string>): string {
+  const labels = r.labels ? { ...staticLabels, ...r.labels } : staticLabels;
+  const o: Record<string, unknown> = {
+    timestamp: r.timestamp,
+    file: r.file,
+    offset: r.offset,
+    id: r.id,
+    message: r.message,
+  };
+  if (Object.keys(labels).length > 0) o.labels = labels;
+  if (r.level !== undefined) o.level = r.level;
+  if (r.fields !== undefined) o.fields = r.fields;
+  if (r.cut) o.cut = true;
+  return JSON.stringify(o);
+}
+
+/** Records as NDJSON lines (newline-terminated). */
+export function recordsNdjson(records: readonly LogRecord[], staticLabels: Record<string, string>): Buffer {
+  let s = '';
+  for (const r of records) s += `${recordJson(r, staticLabels)}\n`;
+  return Buffer.from(s, 'utf8');
+}
+
+/** Epoch milliseconds of an RFC 3339 timestamp; 0 when unparsable. Cached for runs of equal stamps. */
+export class TimeCache {
+  private last = '';
+  private lastMs = 0;
+
+  ms(ts: string): number {
+    if (ts !== this.last) {
+      this.last = ts;
+      const ms = Date.parse(ts);
+      this.lastMs = Number.isNaN(ms) ? 0 : ms;
+    }
+    return this.lastMs;
+  }
+}
+
+/** Labels of a record: the static ones with the record's own on top. */
+export function labelsOf(r: LogRecord, staticLabels: Record<string, string>): Record<string, string> {
+  return r.labels ? { ...staticLabels, ...r.labels } : staticLabels;
+}

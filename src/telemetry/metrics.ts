@@ -1,0 +1,130 @@
+// Prometheus metrics (prom-client), read from the pipeline's state at scrape time: nothing on the hot path.
+import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
+export interface FileStat {
+  path: string;
+  linesRead: number;
+  bytesRead: number;
+  /** Last known size of the file. */
+  size: number;
+  /** Every line before this offset is acknowledged. */
+  delivered: number;
+}
+
+export interface SendStats {
+  requests: ReadonlyMap<string, number>;
+  recordsSent: number;
+  bytesSent: number;
+  retries: number;
+  deadLettered: number;
+  inFlight: number;
+}
+
+/** What the metrics read; the pipeline implements it. */
+export interface MetricsSource {
+  fileStats(): FileStat[];
+  sendStats(): SendStats;
+  bufferedBytes(): number;
+  /** When the oldest line read but not yet acknowledged was read, or null. */
+  oldestUndeliveredAt(): number | null;
+  checkpointStats(): { writes: number; failures: number };
+}
+
+/** A counter whose value is copied from a running total at scrape time. */
+function mirrored(
+  registry: Registry,
+  name: string,
+  help: string,
+  labelNames: string[],
+  read: (c: Counter) => void,
+) {
+  return new Counter({
+    name,
+    help,
+    labelNames,
+    registers: [registry],
+    collect() {
+      this.reset();
+      read(this);
+    },
+  });
+}
+
+export function createMetrics(source: MetricsSource): Registry {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'logferry_' });
+  const files = () => source.fileStats();
+  mirrored(registry, 'logferry_lines_read_total', 'Lines read, per file.', ['file'], (c) => {
+    for (const f of files()) c.inc({ file: f.path }, f.linesRead);
+  });
+  mirrored(registry, 'logferry_bytes_read_total', 'Bytes read, per file.', ['file'], (c) => {
+    for (const f of files()) c.inc({ file: f.path }, f.bytesRead);
+  });
+  mirrored(registry, 'logferry_records_sent_total', 'Records acknowledged by the collector.', [], (c) =>
+    c.inc(source.sendStats().recordsSent),
+  );
+  mirrored(registry, 'logferry_bytes_sent_total', 'Request body bytes (on the wire) acknowledged.', [], (c) =>
+    c.inc(source.sendStats().bytesSent),
+  );
+  mirrored(
+    registry,
+    'logferry_requests_total',
+    'Requests by outcome (HTTP status, network, timeout).',
+    ['status'],
+    (c) => {
+      for (const [status, n] of source.sendStats().requests) c.inc({ status }, n);
+    },
+  );
+  mirrored(registry, 'logferry_retries_total', 'Requests retried.', [], (c) =>
+    c.inc(source.sendStats().retries),
+  );
+  mirrored(
+    registry,
+    'logferry_dead_lettered_records_total',
+    'Records written to the dead-letter file.',
+    [],
+    (c) => c.inc(source.sendStats().deadLettered),
+  );
+  mirrored(registry, 'logferry_checkpoint_writes_total', 'Checkpoint files written.', [], (c) =>
+    c.inc(source.checkpointStats().writes),
+  );
+  mirrored(registry, 'logferry_checkpoint_failures_total', 'Checkpoint writes that failed.', [], (c) =>
+    c.inc(source.checkpointStats().failures),
+  );
+  new Gauge({
+    name: 'logferry_requests_in_flight',
+    help: 'Requests sent and not yet answered.',
+    registers: [registry],
+    collect() {
+      this.set(source.sendStats().inFlight);
+    },
+  });
+  new Gauge({
+    name: 'logferry_buffered_bytes',
+    help: 'Bytes held in memory: queued records, partial lines, request bodies (the budget in use).',
+    registers: [registry],
+    collect() {
+      this.set(source.bufferedBytes());
+    },
+  });
+  new Gauge({
+    name: 'logferry_file_lag_bytes',
+    help: 'Per file: size minus the delivered (acknowledged) offset.',
+    labelNames: ['file'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of files()) this.set({ file: f.path }, Math.max(0, f.size - f.delivered));
+    },
+  });
+  new Gauge({
+    name: 'logferry_oldest_undelivered_age_seconds',
+    help: 'Age of the oldest line read but not yet acknowledged (0 when none).',
+    registers: [registry],
+    collect() {
+      const at = source.oldestUndeliveredAt();
+      this.set(at === null ? 0 : (Date.now() - at) / 1000);
+    },
+  });
+  return registry;
+}

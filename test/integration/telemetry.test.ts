@@ -1,0 +1,129 @@
+// The agent's own HTTP server (/healthz, /readyz, /metrics) and `logferry status`, against a real agent.
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { appendFile, mkdir } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { agentStarted, MAIN, startAgent, tempDir } from '../helpers/agent.js';
+import { startCollector } from '../helpers/collector.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+const run = promisify(execFile);
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise<void>((r) => srv.close(() => r()));
+  return port;
+}
+
+function metric(text: string, series: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (line.startsWith(`${series} `)) return Number(line.slice(series.length + 1));
+  }
+  return undefined;
+}
+
+test('health, readiness, metrics and status reflect what the agent did', async (t) => {
+  const dir = await tempDir(t);
+  const logs = join(dir, 'logs');
+  await mkdir(logs);
+  const file = join(logs, 'app.log');
+  const collector = await startCollector();
+  t.after(() => collector.close());
+  let failNext = 2;
+  collector.fault = () => (failNext-- > 0 ? { status: 503 } : undefined);
+  const lines = Array.from({ length: 50 }, (_, i) => `line ${i} ${'x'.repeat(40)}\n`).join('');
+  await appendFile(file, lines);
+  const port = await freePort();
+  const env = {
+    LOGFERRY_PATHS: `${logs}/*.log`,
+    LOGFERRY_ENDPOINT: collector.url,
+    LOGFERRY_STATE_DIR: join(dir, 'state'),
+    LOGFERRY_HTTP_PORT: String(port),
+    LOGFERRY_FLUSH_INTERVAL_MS: '50',
+    LOGFERRY_RETRY_INITIAL_MS: '20',
+    LOGFERRY_RETRY_MAX_MS: '100',
+    LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
+  };
+  const agent = startAgent(env);
+  t.after(() => agent.kill());
+  await agentStarted(agent);
+  await waitFor(() => collector.records.length >= 50, { what: '50 records' });
+  const base = `http://127.0.0.1:${port}`;
+  await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => null))?.status === 200, {
+    what: 'readyz',
+  });
+  const health = await fetch(`${base}/healthz`);
+  assert.equal(health.status, 200);
+  assert.deepEqual(await health.json(), { status: 'ok' });
+
+  let text = '';
+  await waitFor(
+    async () => {
+      text = await (await fetch(`${base}/metrics`)).text();
+      return (
+        metric(text, 'logferry_records_sent_total') === 50 &&
+        metric(text, 'logferry_checkpoint_writes_total')! > 0
+      );
+    },
+    { what: 'metrics to show 50 records sent' },
+  );
+  const fileLabel = `{file="${file}"}`;
+  assert.equal(metric(text, `logferry_lines_read_total${fileLabel}`), 50);
+  assert.equal(metric(text, `logferry_bytes_read_total${fileLabel}`), Buffer.byteLength(lines));
+  assert.equal(metric(text, `logferry_file_lag_bytes${fileLabel}`), 0);
+  assert.equal(metric(text, 'logferry_requests_total{status="503"}'), 2);
+  assert.ok(metric(text, 'logferry_requests_total{status="200"}')! >= 1);
+  assert.equal(metric(text, 'logferry_retries_total'), 2);
+  assert.equal(metric(text, 'logferry_dead_lettered_records_total'), 0);
+  assert.equal(metric(text, 'logferry_requests_in_flight'), 0);
+  assert.equal(metric(text, 'logferry_buffered_bytes'), 0);
+  assert.equal(metric(text, 'logferry_oldest_undelivered_age_seconds'), 0);
+  assert.ok(metric(text, 'logferry_bytes_sent_total')! > 0);
+  assert.ok(metric(text, 'logferry_process_resident_memory_bytes')! > 0);
+
+  // While the collector is down, lag and the oldest undelivered line grow.
+  collector.fault = () => ({ status: 503 });
+  await appendFile(file, 'late line\n');
+  await waitFor(
+    async () => {
+      text = await (await fetch(`${base}/metrics`)).text();
+      return (
+        metric(text, `logferry_file_lag_bytes${fileLabel}`) === 10 &&
+        metric(text, 'logferry_oldest_undelivered_age_seconds')! > 0
+      );
+    },
+    { what: 'lag of the undelivered line' },
+  );
+
+  const status = await run(process.execPath, [MAIN, 'status'], { env: { ...env, PATH: process.env.PATH } });
+  assert.match(status.stdout, /agent: running/);
+  assert.ok(status.stdout.includes(file), status.stdout);
+  assert.match(status.stdout, /lag 10 B/);
+  assert.match(status.stdout, /\[#+-*\]\s+\d+%/);
+
+  collector.fault = null;
+  await waitFor(() => collector.records.some((r) => r.message === 'late line'), { what: 'late line' });
+  agent.kill('SIGTERM');
+  assert.equal(await agent.exited, 0);
+
+  const after = await run(process.execPath, [MAIN, 'status'], { env: { ...env, PATH: process.env.PATH } });
+  assert.match(after.stdout, /agent: not reachable/);
+  assert.match(after.stdout, /100%/);
+  assert.match(after.stdout, /lag 0 B/);
+});
+
+test('an unknown command exits 2', async () => {
+  await assert.rejects(
+    run(process.execPath, [MAIN, 'frobnicate']),
+    (err: { code?: number; stderr?: string }) => {
+      assert.equal(err.code, 2);
+      assert.match(err.stderr ?? '', /unknown command/);
+      return true;
+    },
+  );
+});
