@@ -41,8 +41,10 @@ export async function startCollector(): Promise<Collector> {
     fault: null,
     close: async () => {
       for (const r of hanging) r.destroy();
+      // close() first (no new connections), then drop the open ones, as Node's docs advise.
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closed;
     },
   };
   const server: Server = createServer((req, res) => {
