@@ -47,21 +47,26 @@ export async function startExampleCollector(opts: {
   const state: CollectorServer = { url: '', records, duplicates: 0, close: async () => {} };
 
   async function ingest(req: IncomingMessage): Promise<number> {
-    const fresh: StoredRecord[] = [];
+    const parsed: StoredRecord[] = [];
     const source = req.headers['content-encoding'] === 'gzip' ? req.pipe(createGunzip()) : req;
     // split2 fits here: the body is whole UTF-8 NDJSON, and byte offsets do not matter to the collector.
     await pipeline(source, split2(), async (lines: AsyncIterable<string>) => {
       for await (const line of lines) {
-        if (!line) continue;
-        const r = JSON.parse(line) as StoredRecord;
-        if (seen.has(r.id)) {
-          state.duplicates++;
-          continue;
-        }
-        seen.add(r.id);
-        fresh.push(r);
+        if (line) parsed.push(JSON.parse(line) as StoredRecord);
       }
     });
+    // Ids count as seen only once the whole body is accepted: a rejected body (400) must not make its
+    // records look like duplicates when they are sent again. This part is synchronous, so concurrent
+    // requests carrying the same id store it once.
+    const fresh: StoredRecord[] = [];
+    for (const r of parsed) {
+      if (seen.has(r.id)) {
+        state.duplicates++;
+        continue;
+      }
+      seen.add(r.id);
+      fresh.push(r);
+    }
     if (fresh.length > 0) appendFileSync(store, fresh.map((r) => JSON.stringify(r)).join('\n') + '\n');
     records.push(...fresh);
     return fresh.length;

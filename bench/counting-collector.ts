@@ -1,0 +1,59 @@
+// A slim collector for the benchmark: counts lines (records) and bytes, and latency from a write time in the line.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { promisify } from 'node:util';
+import { gunzip as gunzipCb } from 'node:zlib';
+
+const gunzip = promisify(gunzipCb);
+
+export interface CountingCollector {
+  url: string;
+  lines: number;
+  bytes: number;
+  /** Latency samples (ms) of lines carrying `wt=<epoch ms>`, when sampling is on. */
+  latencies: number[];
+  sampleLatency: boolean;
+  close(): Promise<void>;
+}
+
+const MARK = Buffer.from('wt=');
+
+export async function startCountingCollector(): Promise<CountingCollector> {
+  const c: CountingCollector = {
+    url: '',
+    lines: 0,
+    bytes: 0,
+    latencies: [],
+    sampleLatency: false,
+    close: async () => {},
+  };
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', async () => {
+      let body = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') body = await gunzip(body);
+      const now = Date.now();
+      let n = 0;
+      for (let i = body.indexOf(10); i !== -1; i = body.indexOf(10, i + 1)) n++;
+      if (c.sampleLatency) {
+        for (let i = body.indexOf(MARK); i !== -1; i = body.indexOf(MARK, i + 3)) {
+          c.latencies.push(now - Number(body.toString('latin1', i + 3, i + 16)));
+        }
+      }
+      c.lines += n;
+      c.bytes += body.length;
+      res.writeHead(200);
+      res.end();
+    });
+  });
+  server.keepAliveTimeout = 60_000;
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  c.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/ingest`;
+  c.close = () =>
+    new Promise<void>((r) => {
+      server.closeAllConnections();
+      server.close(() => r());
+    });
+  return c;
+}
