@@ -17,6 +17,8 @@ const IDLE_WINDOW_S = 10;
 const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const BASELINE = fileURLToPath(new URL('./raw-baseline.mjs', import.meta.url));
 const CLK_TCK = 100;
+/** BENCH_ONLY=catchup,latency,idle picks parts (default: all). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'catchup,latency,idle').split(','));
 
 const root = mkdtempSync(join(tmpdir(), 'logferry-bench-'));
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
@@ -206,6 +208,24 @@ async function main(): Promise<void> {
   process.stdout.write(
     `logferry bench: ${BACKLOG_MIB} MiB backlog in ${FILES} files, ${RUNS} runs, node ${process.version}\n`,
   );
+  const out: string[] = [''];
+  if (ONLY.has('catchup')) out.push(...(await catchupAll()));
+  if (ONLY.has('latency')) {
+    const lat = await latency();
+    out.push(
+      `latency at ${lat.rate.toFixed(0)} lines/s for ${LATENCY_SECONDS} s (default flush interval 200 ms): p50 ${lat.p50} ms, p99 ${lat.p99} ms`,
+    );
+  }
+  if (ONLY.has('idle')) {
+    const idleCost = await idle();
+    out.push(
+      `idle: ${IDLE_FILES} quiet files watched: ${idleCost.cpuPercent.toFixed(2)}% CPU over ${IDLE_WINDOW_S} s`,
+    );
+  }
+  process.stdout.write(`${out.join('\n')}\n`);
+}
+
+async function catchupAll(): Promise<string[]> {
   const backlog = writeBacklog(join(root, 'backlog'));
   process.stdout.write(`backlog: ${backlog.lines} lines, ${(backlog.bytes / 1e6).toFixed(0)} MB\n`);
   const results: Record<string, Catchup[]> = { baseline: [], none: [], gzip: [] };
@@ -224,24 +244,16 @@ async function main(): Promise<void> {
     `| ${name} | ${median(xs.map((x) => x.mbps)).toFixed(1)} | ${median(xs.map((x) => x.linesPerSec / 1000)).toFixed(0)}k | ` +
     `${median(xs.map((x) => x.cpuSecondsPerGB)).toFixed(1)} | ${median(xs.map((x) => x.peakRssMB)).toFixed(0)} |`;
   const ratios = results.none!.map((x, i) => x.mbps / results.baseline![i]!.mbps);
-  const lat = await latency();
-  const idleCost = await idle();
-  process.stdout.write(
-    [
-      '',
-      `medians of ${RUNS} runs (catch-up of the ${BACKLOG_MIB} MiB backlog, agent with acknowledgements and fsync'd checkpoints):`,
-      '| what | MB/s | lines/s | CPU s per GB | peak RSS MB |',
-      '| --- | --- | --- | --- | --- |',
-      row('raw baseline (read + POST, unparsed)', results.baseline!),
-      row('logferry, compression none', results.none!),
-      row('logferry, gzip', results.gzip!),
-      '',
-      `throughput ratio logferry/baseline (none): median ${median(ratios).toFixed(2)} (runs: ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
-      `latency at ${lat.rate.toFixed(0)} lines/s for ${LATENCY_SECONDS} s (default flush interval 200 ms): p50 ${lat.p50} ms, p99 ${lat.p99} ms`,
-      `idle: ${IDLE_FILES} quiet files watched: ${idleCost.cpuPercent.toFixed(2)}% CPU over ${IDLE_WINDOW_S} s`,
-      '',
-    ].join('\n'),
-  );
+  return [
+    `medians of ${RUNS} runs (catch-up of the ${BACKLOG_MIB} MiB backlog, agent with acknowledgements and fsync'd checkpoints):`,
+    '| what | MB/s | lines/s | CPU s per GB | peak RSS MB |',
+    '| --- | --- | --- | --- | --- |',
+    row('raw baseline (read + POST, unparsed)', results.baseline!),
+    row('logferry, compression none', results.none!),
+    row('logferry, gzip', results.gzip!),
+    '',
+    `throughput ratio logferry/baseline (none): median ${median(ratios).toFixed(2)} (runs: ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+  ];
 }
 
 await main();

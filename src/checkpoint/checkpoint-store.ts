@@ -138,7 +138,8 @@ export class CheckpointStore {
 
   /** The same, synchronously: for the second signal, when the process exits at once. */
   flushSync(): void {
-    const tmp = `${this.file}.tmp`;
+    // Not flush()'s temp file: a write of it still in flight could land in the renamed file after ours.
+    const tmp = `${this.file}.tmp-exit`;
     const fd = openSync(tmp, 'w', 0o600);
     try {
       writeSync(fd, this.serialize());

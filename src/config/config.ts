@@ -1,10 +1,15 @@
 // Environment variables → a validated, typed Config; every problem reported at once by variable name.
+import { accessSync, constants } from 'node:fs';
 import { z } from 'zod';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import { kubernetesLabels, splitParserRules } from '../parse/enrich.js';
+import { compileMultiline } from '../parse/multiline.js';
+import { parseParserSpec } from '../parse/parsers.js';
+import { compileUserRegex, groupNames } from '../parse/safe-regex.js';
+import { compileTimeFormat } from '../parse/time.js';
+import { SINKS, type SinkName } from '../sinks/sink.js';
 
 const PINO_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-const SINKS = ['ndjson'] as const;
-const LATER_SINKS = ['loki', 'elasticsearch', 'otlp', 'splunk'];
 
 const int = (min: number, max: number, def: number) =>
   z
@@ -77,8 +82,105 @@ const labels = z
     return out;
   });
 
+const bool = (def: boolean) =>
+  z
+    .string()
+    .trim()
+    .default(String(def))
+    .transform((s, ctx) => {
+      const v = s.toLowerCase();
+      if (['true', '1', 'yes', 'on'].includes(v)) return true;
+      if (['false', '0', 'no', 'off'].includes(v)) return false;
+      ctx.addIssue({ code: 'custom', message: `must be true or false, got ${JSON.stringify(s)}` });
+      return z.NEVER;
+    });
+
+/** A secret given inline: kept as is (trimmed), never echoed. */
+const secret = z.string().trim().default('');
+
+/** A path to a file (secrets, certificates); that it is readable is checked at start (checkConfigFiles). */
+const filePath = z
+  .string()
+  .trim()
+  .default('')
+  .refine((s) => s === '' || s.startsWith('/'), { message: 'must be an absolute path' });
+
+/** Extra request headers, `Name=value,Name2=value2`. */
+const headers = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const out: Record<string, string> = {};
+    for (const part of s.split(',')) {
+      if (part.trim() === '') continue;
+      const eq = part.indexOf('=');
+      const name = eq > 0 ? part.slice(0, eq).trim() : '';
+      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `expected Header-Name=value pairs separated by commas, got a part without a valid header name${eq > 0 ? ` (${JSON.stringify(name)})` : ''}`,
+        });
+        return z.NEVER;
+      }
+      const lower = name.toLowerCase();
+      if (
+        ['content-type', 'content-encoding', 'content-length', 'host', 'transfer-encoding'].includes(lower)
+      ) {
+        ctx.addIssue({ code: 'custom', message: `header ${JSON.stringify(name)} is set by logferry itself` });
+        return z.NEVER;
+      }
+      out[lower] = part.slice(eq + 1).trim();
+    }
+    return out;
+  });
+
 /** Record fields a label may not shadow. */
-export const RESERVED_FIELDS = new Set(['message', 'file', 'offset', 'timestamp', 'id', 'cut']);
+export const RESERVED_FIELDS = new Set([
+  'message',
+  'file',
+  'offset',
+  'timestamp',
+  'id',
+  'cut',
+  'labels',
+  'fields',
+  'level',
+  'stream',
+  'parse_error',
+]);
+
+/** A value checked by `check` (null: fine; a string: what is wrong), kept as the trimmed text. */
+const checked = (def: string, check: (s: string) => string | null) =>
+  z
+    .string()
+    .trim()
+    .default(def)
+    .transform((s, ctx) => {
+      const problem = check(s);
+      if (problem !== null) {
+        ctx.addIssue({ code: 'custom', message: problem });
+        return z.NEVER;
+      }
+      return s;
+    });
+
+const problemOf = (r: unknown): string | null => (typeof r === 'string' ? r : null);
+
+const parserRules = z
+  .string()
+  .default('')
+  .transform((s, ctx) => {
+    const rules = splitParserRules(s);
+    const problem =
+      typeof rules === 'string'
+        ? rules
+        : rules.map((r) => problemOf(parseParserSpec(r.parser))).find((p) => p !== null);
+    if (problem) {
+      ctx.addIssue({ code: 'custom', message: problem });
+      return z.NEVER;
+    }
+    return rules as { glob: string; parser: string }[];
+  });
 
 const schema = z.object({
   LOGFERRY_PATHS: z
@@ -110,13 +212,8 @@ const schema = z.object({
     .default('ndjson')
     .transform((s, ctx) => {
       const v = s.toLowerCase();
-      if (LATER_SINKS.includes(v)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `sink ${JSON.stringify(v)} is not implemented yet; use ndjson`,
-        });
-        return z.NEVER;
-      }
+      // OpenSearch speaks the Elasticsearch `_bulk` API.
+      if (v === 'opensearch') return 'elasticsearch' as SinkName;
       if (!(SINKS as readonly string[]).includes(v)) {
         ctx.addIssue({
           code: 'custom',
@@ -124,7 +221,7 @@ const schema = z.object({
         });
         return z.NEVER;
       }
-      return v as (typeof SINKS)[number];
+      return v as SinkName;
     }),
   LOGFERRY_STATE_DIR: z.string().trim().min(1, 'must not be empty').default('/var/lib/logferry'),
   LOGFERRY_START_AT: oneOf(['beginning', 'end'] as const, 'beginning'),
@@ -148,9 +245,61 @@ const schema = z.object({
   LOGFERRY_IDLE_CLOSE_MS: int(100, 86_400_000, 60_000),
   LOGFERRY_ROTATE_WAIT_MS: int(0, 86_400_000, 5000),
   LOGFERRY_POLL_INTERVAL_MS: int(10, 60_000, 250),
-  LOGFERRY_RESCAN_INTERVAL_MS: int(100, 3_600_000, 5000),
+  LOGFERRY_RESCAN_INTERVAL_MS: int(100, 3_600_000, 10_000),
   LOGFERRY_READ_CHUNK_BYTES: int(4096, 16 * 1024 * 1024, 256 * 1024),
   LOGFERRY_DEAD_LETTER_MAX_BYTES: int(0, Number.MAX_SAFE_INTEGER, 100 * 1024 * 1024),
+  // Parsing, multiline, enrichment (src/parse/).
+  LOGFERRY_PARSER: checked('none', (s) => problemOf(parseParserSpec(s))),
+  LOGFERRY_PARSERS: parserRules,
+  LOGFERRY_MULTILINE: checked('none', (s) => problemOf(compileMultiline(s, 1))),
+  LOGFERRY_MULTILINE_TIMEOUT_MS: int(10, 600_000, 1000),
+  LOGFERRY_MULTILINE_MAX_LINES: int(1, 1_000_000, 500),
+  LOGFERRY_MULTILINE_MAX_BYTES: int(256, 64 * 1024 * 1024, 1024 * 1024),
+  LOGFERRY_PARSE_MAX_BYTES: int(256, 64 * 1024 * 1024, 256 * 1024),
+  LOGFERRY_TIME_FIELD: z.string().default('time,timestamp,ts,@timestamp').transform(splitList),
+  LOGFERRY_TIME_FORMAT: checked('auto', (s) => problemOf(compileTimeFormat(s))),
+  LOGFERRY_LEVEL_FIELD: z.string().default('level,lvl,severity,loglevel').transform(splitList),
+  LOGFERRY_K8S_LABELS: oneOf(['true', 'false'] as const, 'true').transform((v) => v === 'true'),
+  LOGFERRY_PATH_LABELS: checked('', (s) => {
+    if (s === '') return null;
+    const re = problemOf(compileUserRegex(s));
+    if (re !== null) return re;
+    return groupNames(s).length === 0 ? 'has no named group (?<label>...)' : null;
+  }),
+  // Sinks, auth and TLS (secret values are never echoed in messages).
+  LOGFERRY_HEADERS: headers,
+  LOGFERRY_BEARER_TOKEN: secret,
+  LOGFERRY_BEARER_TOKEN_FILE: filePath,
+  LOGFERRY_BASIC_AUTH_USER: z.string().trim().default(''),
+  LOGFERRY_BASIC_AUTH_PASSWORD: secret,
+  LOGFERRY_BASIC_AUTH_PASSWORD_FILE: filePath,
+  LOGFERRY_TLS_CA_FILE: filePath,
+  LOGFERRY_TLS_CERT_FILE: filePath,
+  LOGFERRY_TLS_KEY_FILE: filePath,
+  LOGFERRY_TLS_SERVER_NAME: z.string().trim().default(''),
+  LOGFERRY_TLS_INSECURE_SKIP_VERIFY: bool(false),
+  LOGFERRY_LOKI_TENANT: z.string().trim().default(''),
+  LOGFERRY_LOKI_STRUCTURED_METADATA: bool(true),
+  LOGFERRY_ES_INDEX: z
+    .string()
+    .trim()
+    .default('logferry-%Y.%m.%d')
+    .refine(
+      (s) =>
+        s.length > 0 &&
+        !/[\\/*?"<>| ,#]/.test(s) &&
+        s.replace(/%[YmdH%]/g, '') === s.replace(/%[YmdH%]/g, '').toLowerCase(),
+      {
+        message: 'must be a lowercase index or data stream name without \\ / * ? " < > | , # or spaces',
+      },
+    ),
+  LOGFERRY_OTLP_ENCODING: oneOf(['protobuf', 'json'] as const, 'protobuf'),
+  LOGFERRY_SPLUNK_TOKEN: secret,
+  LOGFERRY_SPLUNK_TOKEN_FILE: filePath,
+  LOGFERRY_SPLUNK_ACK: bool(false),
+  LOGFERRY_SPLUNK_ACK_TIMEOUT_MS: int(100, 3_600_000, 120_000),
+  LOGFERRY_SPLUNK_INDEX: z.string().trim().default(''),
+  LOGFERRY_SPLUNK_SOURCETYPE: z.string().trim().default(''),
 });
 
 export type Env = Record<string, string | undefined>;
@@ -159,7 +308,7 @@ export interface Config {
   paths: string[];
   exclude: string[];
   endpoint: URL;
-  sink: 'ndjson';
+  sink: SinkName;
   stateDir: string;
   startAt: 'beginning' | 'end';
   batchMaxBytes: number;
@@ -185,6 +334,46 @@ export interface Config {
   rescanIntervalMs: number;
   readChunkBytes: number;
   deadLetterMaxBytes: number;
+  /** Default parser spec (`none`, `json`, `logfmt`, `regex:<pattern>`, `cri`, `docker`, `cri+json`, ...). */
+  parser: string;
+  /** Per-file parsers: the first glob matching the path wins. */
+  parsers: { glob: string; parser: string }[];
+  /** `none`, a preset name, or a start regex. */
+  multiline: string;
+  multilineTimeoutMs: number;
+  multilineMaxLines: number;
+  multilineMaxBytes: number;
+  parseMaxBytes: number;
+  timeField: string[];
+  timeFormat: string;
+  levelField: string[];
+  /** Kubernetes Downward API variables become labels. */
+  k8sLabels: boolean;
+  /** Labels from those variables (empty when k8sLabels is off); LOGFERRY_LABELS win over them. */
+  podLabels: Record<string, string>;
+  /** A regex over the file path whose named groups become labels; '' for none. */
+  pathLabels: string;
+  headers: Record<string, string>;
+  bearerToken: string;
+  bearerTokenFile: string;
+  basicAuthUser: string;
+  basicAuthPassword: string;
+  basicAuthPasswordFile: string;
+  tlsCaFile: string;
+  tlsCertFile: string;
+  tlsKeyFile: string;
+  tlsServerName: string;
+  tlsInsecureSkipVerify: boolean;
+  lokiTenant: string;
+  lokiStructuredMetadata: boolean;
+  esIndex: string;
+  otlpEncoding: 'protobuf' | 'json';
+  splunkToken: string;
+  splunkTokenFile: string;
+  splunkAck: boolean;
+  splunkAckTimeoutMs: number;
+  splunkIndex: string;
+  splunkSourcetype: string;
   /** LOGFERRY_ variables this version does not know (a typo, most often). */
   unknownVariables: string[];
 }
@@ -239,6 +428,40 @@ export function loadConfig(env: Env): Config {
     rescanIntervalMs: c.LOGFERRY_RESCAN_INTERVAL_MS,
     readChunkBytes: c.LOGFERRY_READ_CHUNK_BYTES,
     deadLetterMaxBytes: c.LOGFERRY_DEAD_LETTER_MAX_BYTES,
+    parser: c.LOGFERRY_PARSER,
+    parsers: c.LOGFERRY_PARSERS,
+    multiline: c.LOGFERRY_MULTILINE,
+    multilineTimeoutMs: c.LOGFERRY_MULTILINE_TIMEOUT_MS,
+    multilineMaxLines: c.LOGFERRY_MULTILINE_MAX_LINES,
+    multilineMaxBytes: c.LOGFERRY_MULTILINE_MAX_BYTES,
+    parseMaxBytes: c.LOGFERRY_PARSE_MAX_BYTES,
+    timeField: c.LOGFERRY_TIME_FIELD,
+    timeFormat: c.LOGFERRY_TIME_FORMAT,
+    levelField: c.LOGFERRY_LEVEL_FIELD,
+    k8sLabels: c.LOGFERRY_K8S_LABELS,
+    podLabels: c.LOGFERRY_K8S_LABELS ? kubernetesLabels(env) : {},
+    pathLabels: c.LOGFERRY_PATH_LABELS,
+    headers: c.LOGFERRY_HEADERS,
+    bearerToken: c.LOGFERRY_BEARER_TOKEN,
+    bearerTokenFile: c.LOGFERRY_BEARER_TOKEN_FILE,
+    basicAuthUser: c.LOGFERRY_BASIC_AUTH_USER,
+    basicAuthPassword: c.LOGFERRY_BASIC_AUTH_PASSWORD,
+    basicAuthPasswordFile: c.LOGFERRY_BASIC_AUTH_PASSWORD_FILE,
+    tlsCaFile: c.LOGFERRY_TLS_CA_FILE,
+    tlsCertFile: c.LOGFERRY_TLS_CERT_FILE,
+    tlsKeyFile: c.LOGFERRY_TLS_KEY_FILE,
+    tlsServerName: c.LOGFERRY_TLS_SERVER_NAME,
+    tlsInsecureSkipVerify: c.LOGFERRY_TLS_INSECURE_SKIP_VERIFY,
+    lokiTenant: c.LOGFERRY_LOKI_TENANT,
+    lokiStructuredMetadata: c.LOGFERRY_LOKI_STRUCTURED_METADATA,
+    esIndex: c.LOGFERRY_ES_INDEX,
+    otlpEncoding: c.LOGFERRY_OTLP_ENCODING,
+    splunkToken: c.LOGFERRY_SPLUNK_TOKEN,
+    splunkTokenFile: c.LOGFERRY_SPLUNK_TOKEN_FILE,
+    splunkAck: c.LOGFERRY_SPLUNK_ACK,
+    splunkAckTimeoutMs: c.LOGFERRY_SPLUNK_ACK_TIMEOUT_MS,
+    splunkIndex: c.LOGFERRY_SPLUNK_INDEX,
+    splunkSourcetype: c.LOGFERRY_SPLUNK_SOURCETYPE,
     unknownVariables: unknown,
   };
   const cross: ConfigProblem[] = [];
@@ -251,8 +474,107 @@ export function loadConfig(env: Env): Config {
       message: 'must be at least LOGFERRY_BATCH_MAX_BYTES',
     });
   }
+  cross.push(...authProblems(cfg));
   if (cross.length > 0) throw new ConfigError(cross);
   return cfg;
+}
+
+/** Variables naming files that must be readable at start. */
+const FILE_VARIABLES = [
+  ['LOGFERRY_BEARER_TOKEN_FILE', 'bearerTokenFile'],
+  ['LOGFERRY_BASIC_AUTH_PASSWORD_FILE', 'basicAuthPasswordFile'],
+  ['LOGFERRY_SPLUNK_TOKEN_FILE', 'splunkTokenFile'],
+  ['LOGFERRY_TLS_CA_FILE', 'tlsCaFile'],
+  ['LOGFERRY_TLS_CERT_FILE', 'tlsCertFile'],
+  ['LOGFERRY_TLS_KEY_FILE', 'tlsKeyFile'],
+] as const;
+
+/**
+ * At start, before reading anything: every secret and certificate file must be readable now (a missing
+ * mounted Secret is a configuration error, exit 2). Kept out of loadConfig, which only reads the environment.
+ */
+export function checkConfigFiles(cfg: Config): void {
+  const problems: ConfigProblem[] = [];
+  for (const [variable, key] of FILE_VARIABLES) {
+    const path = cfg[key];
+    if (!path) continue;
+    try {
+      accessSync(path, constants.R_OK);
+    } catch (err) {
+      problems.push({
+        variable,
+        message: `cannot read ${JSON.stringify(path)}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`,
+      });
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/** Auth and TLS settings that contradict each other or the sink. */
+function authProblems(cfg: Config): ConfigProblem[] {
+  const p: ConfigProblem[] = [];
+  const both = (a: string, b: string, va: string, vb: string) => {
+    if (va && vb) p.push({ variable: b, message: `set either ${a} or ${b}, not both` });
+  };
+  both('LOGFERRY_BEARER_TOKEN', 'LOGFERRY_BEARER_TOKEN_FILE', cfg.bearerToken, cfg.bearerTokenFile);
+  both(
+    'LOGFERRY_BASIC_AUTH_PASSWORD',
+    'LOGFERRY_BASIC_AUTH_PASSWORD_FILE',
+    cfg.basicAuthPassword,
+    cfg.basicAuthPasswordFile,
+  );
+  both('LOGFERRY_SPLUNK_TOKEN', 'LOGFERRY_SPLUNK_TOKEN_FILE', cfg.splunkToken, cfg.splunkTokenFile);
+  const bearer = Boolean(cfg.bearerToken || cfg.bearerTokenFile);
+  const basic = Boolean(cfg.basicAuthUser);
+  const splunk = Boolean(cfg.splunkToken || cfg.splunkTokenFile);
+  if ((cfg.basicAuthPassword || cfg.basicAuthPasswordFile) && !basic) {
+    p.push({
+      variable: 'LOGFERRY_BASIC_AUTH_USER',
+      message: 'is required when a basic auth password is set',
+    });
+  }
+  if (bearer && basic) {
+    p.push({
+      variable: 'LOGFERRY_BASIC_AUTH_USER',
+      message: 'set either a bearer token or basic auth, not both',
+    });
+  }
+  if (cfg.headers.authorization !== undefined && (bearer || basic || splunk)) {
+    p.push({
+      variable: 'LOGFERRY_HEADERS',
+      message: 'sets Authorization, and so does a token or basic auth',
+    });
+  }
+  if (cfg.sink === 'splunk' && !splunk) {
+    p.push({
+      variable: 'LOGFERRY_SPLUNK_TOKEN',
+      message: 'is required with LOGFERRY_SINK=splunk (or LOGFERRY_SPLUNK_TOKEN_FILE)',
+    });
+  }
+  if (splunk && cfg.sink !== 'splunk') {
+    p.push({ variable: 'LOGFERRY_SPLUNK_TOKEN', message: 'is only used with LOGFERRY_SINK=splunk' });
+  }
+  if (splunk && (bearer || basic)) {
+    p.push({
+      variable: 'LOGFERRY_SPLUNK_TOKEN',
+      message: 'the HEC token is the authorization; drop bearer/basic auth',
+    });
+  }
+  if (Boolean(cfg.tlsCertFile) !== Boolean(cfg.tlsKeyFile)) {
+    p.push({
+      variable: cfg.tlsCertFile ? 'LOGFERRY_TLS_KEY_FILE' : 'LOGFERRY_TLS_CERT_FILE',
+      message: 'a client certificate needs both LOGFERRY_TLS_CERT_FILE and LOGFERRY_TLS_KEY_FILE',
+    });
+  }
+  const tls =
+    cfg.tlsCaFile || cfg.tlsCertFile || cfg.tlsKeyFile || cfg.tlsServerName || cfg.tlsInsecureSkipVerify;
+  if (tls && cfg.endpoint.protocol !== 'https:') {
+    p.push({
+      variable: 'LOGFERRY_ENDPOINT',
+      message: 'TLS settings are set, so it must start with https://',
+    });
+  }
+  return p;
 }
 
 /** Variables a later feature reads (parsers, auth, ...) are not reported as unknown. */

@@ -18,9 +18,6 @@ import {
 } from './file-identity.js';
 import { type LineOutput, Tailer } from './tailer.js';
 
-/** Files with a watcher are also polled this often, in case an event was missed. */
-const ACTIVE_POLL_MS = 2000;
-
 export interface FileServerOptions {
   startAt: 'beginning' | 'end';
   maxLineBytes: number;
@@ -55,7 +52,6 @@ export class FileServer {
   private checkpointing: Promise<void> | null = null;
   /** Keys of finished files whose checkpoint entry is to be dropped. */
   private readonly finished = new Set<string>();
-  private lastGuardPoll = 0;
   private lastReadAt = Date.now();
 
   /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
@@ -119,13 +115,16 @@ export class FileServer {
     const st = await stat(path, { bigint: true }).catch(() => null);
     const known = this.byPath.get(path);
     if (st === null || !st.isFile()) {
-      if (known) this.detach(known, 'path removed');
+      if (known) await this.dropPath(path, known, 'path removed');
       return;
     }
     const key = fileKey(st.dev, st.ino);
-    if (known && known.key !== key) this.detach(known, 'path now leads to another file');
+    if (known && known.key !== key) await this.dropPath(path, known, 'path now leads to another file');
     const existing = this.tailers.get(key);
     if (existing) {
+      // Unchanged since it was read to its end (the usual rescan answer): nothing to do, not even a reopen.
+      const unchanged = Number(st.size) === existing.readOffset && (existing.atEof || existing.fh === null);
+      if (unchanged && this.byPath.get(path) === existing) return;
       if (existing.fh === null && !(await this.reopen(existing))) return this.handlePath(path, initial);
       if (!this.byPath.has(path)) {
         // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
@@ -232,6 +231,20 @@ export class FileServer {
       );
       this.markReadable(t);
     }
+  }
+
+  /** `path` no longer leads to `t`: let go of the file only when no other matching path does (symlinks). */
+  private async dropPath(path: string, t: Tailer, why: string): Promise<void> {
+    this.byPath.delete(path);
+    for (const [p, x] of this.byPath) {
+      if (x !== t) continue;
+      const st = await stat(p, { bigint: true }).catch(() => null);
+      if (st?.isFile() && fileKey(st.dev, st.ino) === t.key) {
+        if (t.path === path) t.moveTo(p);
+        return;
+      }
+    }
+    this.detach(t, why);
   }
 
   /** The path no longer leads to this file: read it to its end through its descriptor, then let go. */
@@ -417,14 +430,11 @@ export class FileServer {
   }
 
   private poll(): void {
-    const now = Date.now();
-    const guard = now - this.lastGuardPoll >= ACTIVE_POLL_MS;
-    if (guard) this.lastGuardPoll = now;
     for (const t of this.tailers.values()) {
-      if (t.fh === null || t.finishing) continue;
-      // Rotated files get no events from the watcher: poll them. Active ones are polled now and then,
-      // as a guard against missed events.
-      if (t.state === 'rotated' || (guard && t.atEof)) this.markReadable(t);
+      // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
+      // rescan (which compares sizes) as a guard against a missed event; polling 1,000 quiet files would
+      // cost more CPU than the rest of the agent at rest.
+      if (t.fh !== null && !t.finishing && t.state === 'rotated') this.markReadable(t);
     }
     this.closeIdle(false);
   }
@@ -494,6 +504,13 @@ export class FileServer {
   /** Shutdown: stop taking paths, read every file to its current end, deliver partial last lines. */
   async drain(): Promise<void> {
     this.draining = true;
+    await this.pathWorker;
+    // Files closed while idle may have grown since (their event not handled yet): reopen those still there.
+    for (const t of [...this.tailers.values()]) {
+      if (t.fh !== null || t.state !== 'active') continue;
+      const st = await stat(t.path, { bigint: true }).catch(() => null);
+      if (st !== null && fileKey(st.dev, st.ino) === t.key) await this.reopen(t);
+    }
     for (const t of this.tailers.values()) if (t.fh !== null && !t.finishing) this.markReadable(t);
     if (this.readable.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     for (const t of this.tailers.values()) {
