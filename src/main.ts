@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Process entry: environment → config → pipeline → signals; nothing else.
-import { loadConfig, redactUrl } from './config/config.js';
+import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
 import { runStatus } from './status/status-command.js';
@@ -12,6 +12,7 @@ async function main(): Promise<void> {
   let cfg: ReturnType<typeof loadConfig>;
   try {
     cfg = loadConfig(process.env);
+    checkConfigFiles(cfg);
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(`logferry: invalid configuration (${err.code})\n${err.message}\n`);
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
     log.fatal({ err, code: (err as { code?: string }).code }, 'cannot start');
     process.exit(1);
   }
-  startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
+  if (cfg.httpPort !== 0) startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
 }
 
 if (process.argv[2] === 'status') {

@@ -5,15 +5,22 @@ import { ByteBudget } from './batch/byte-budget.js';
 import { CheckpointStore } from './checkpoint/checkpoint-store.js';
 import type { Config } from './config/config.js';
 import { Discovery } from './discover/discovery.js';
+import { type ParsedRecord, ParseStage, parsingIsOff } from './parse/stage.js';
+import { Credentials, tlsConnectOptions } from './send/auth.js';
 import { DeadLetterFile } from './send/dead-letter.js';
 import { Sender } from './send/sender.js';
+import { createSink } from './sinks/create.js';
 import { NdjsonEncoder } from './sinks/ndjson-encoder.js';
+import type { LogRecord, Sink } from './sinks/sink.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
 import type { Tailer } from './tail/tailer.js';
 import type { FileStat, MetricsSource, SendStats } from './telemetry/metrics.js';
 import { RateLimitedLog } from './telemetry/rate-limited-log.js';
 
 export const VERSION = '0.1.0';
+
+/** Memory of one kept record beyond its text and path (object, id, timestamp), for the budget. */
+const RECORD_OVERHEAD_BYTES = 160;
 
 /** A stuck pipeline: files waiting to be read, room in the budget, and no read for this long. */
 const STUCK_AFTER_MS = 60_000;
@@ -26,6 +33,10 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly files: FileServer;
   readonly discovery: Discovery;
   private readonly encoder: NdjsonEncoder;
+  /** Parsers, multiline, path labels; null when none is configured (the raw path, as fast as before). */
+  readonly parse: ParseStage | null;
+  /** The protocol, for sinks other than ndjson (records kept per batch, encoded at seal). */
+  private readonly sink: Sink | null;
   started = false;
   stopping = false;
 
@@ -35,8 +46,11 @@ export class Pipeline implements TailOutput, MetricsSource {
   ) {
     this.budget = new ByteBudget(cfg.bufferMaxBytes);
     this.store = new CheckpointStore(cfg.stateDir, log);
-    this.encoder = new NdjsonEncoder(cfg.labels);
+    // Kubernetes labels from the Downward API, under the static LOGFERRY_LABELS.
+    const labels = { ...cfg.podLabels, ...cfg.labels };
+    this.encoder = new NdjsonEncoder(labels);
     const noisy = new RateLimitedLog(log);
+    this.sink = createSink(cfg, VERSION);
     this.sender = new Sender(
       {
         endpoint: cfg.endpoint,
@@ -46,6 +60,10 @@ export class Pipeline implements TailOutput, MetricsSource {
         initialMs: cfg.retryInitialMs,
         maxMs: cfg.retryMaxMs,
         retryAfterMaxMs: cfg.retryAfterMaxMs,
+        sink: this.sink,
+        credentials: new Credentials(cfg, log),
+        tls: cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : undefined,
+        labels,
       },
       this.budget,
       new DeadLetterFile(cfg.stateDir, cfg.deadLetterMaxBytes),
@@ -58,19 +76,65 @@ export class Pipeline implements TailOutput, MetricsSource {
         maxRecords: cfg.batchMaxRecords,
         flushIntervalMs: cfg.flushIntervalMs,
         compression: cfg.compression,
+        encodeItems: this.sink ? (records) => this.sink!.encode(records) : null,
       },
       this.budget,
       this.sender,
     );
+    this.parse = parsingIsOff(cfg)
+      ? null
+      : new ParseStage(
+          cfg,
+          labels,
+          (src, rec, tracker, ack) => {
+            if (this.sink !== null) {
+              const record = logRecord(src.path, rec);
+              this.batcher.addRecord(
+                record,
+                rec.bytes + src.path.length + RECORD_OVERHEAD_BYTES,
+                tracker,
+                ack,
+              );
+              return;
+            }
+            const record = this.encoder.encodeParsed(src.fileJson, rec);
+            this.batcher.add(record, Buffer.byteLength(record), tracker, ack);
+          },
+          (delta) => (delta > 0 ? this.budget.take(delta) : this.budget.release(-delta)),
+        );
     this.files = new FileServer(cfg, this.store, this.budget, this, log);
     this.discovery = new Discovery(
-      { paths: cfg.paths, exclude: cfg.exclude, rescanIntervalMs: cfg.rescanIntervalMs },
+      {
+        paths: cfg.paths,
+        exclude: cfg.exclude,
+        rescanIntervalMs: cfg.rescanIntervalMs,
+        isKnown: (p) => this.files.follows(p),
+      },
       (p) => this.files.pathChanged(p),
       log,
     );
   }
 
   line(from: Tailer, text: string, rawBytes: number, offset: number, next: number, cut: boolean): void {
+    if (this.parse !== null) {
+      this.parse.line(from, text, rawBytes, offset, next, cut);
+      from.linesRead++;
+      return;
+    }
+    if (this.sink !== null) {
+      const record: LogRecord = {
+        message: text,
+        file: from.path,
+        offset,
+        id: `${from.idPrefix}${offset}`,
+        timestamp: from.timestamp,
+        cut,
+      };
+      // Held in memory with its batch: the line's bytes, the path and a fixed overhead.
+      this.batcher.addRecord(record, rawBytes + from.path.length + RECORD_OVERHEAD_BYTES, from.ack, next);
+      from.linesRead++;
+      return;
+    }
     const record = this.encoder.encode(from, text, offset, from.timestamp, cut);
     // UTF-8 size of the record: its characters plus the extra bytes of multi-byte characters.
     const extra = rawBytes - text.length;
@@ -79,6 +143,8 @@ export class Pipeline implements TailOutput, MetricsSource {
   }
 
   flush(): void {
+    // Pending multiline records of finished files (or of all files, when stopping) go first.
+    this.parse?.flush(this.stopping);
     this.batcher.flush();
   }
 
@@ -110,6 +176,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     const delivered = await Promise.race([work, deadline]);
     clearTimeout(timer);
     this.batcher.stop();
+    this.parse?.stop();
     await this.files.stop();
     await this.sender.close();
     try {
@@ -169,4 +236,25 @@ export class Pipeline implements TailOutput, MetricsSource {
   ready(): boolean {
     return this.started && !this.stopping;
   }
+}
+
+/** A parsed record for the sinks that encode whole batches; `stream` and `parse_error` go in `fields`. */
+function logRecord(file: string, r: ParsedRecord): LogRecord {
+  const record: LogRecord = {
+    message: r.message,
+    file,
+    offset: r.offset,
+    id: `${r.idPrefix}${r.offset}`,
+    timestamp: r.timestamp,
+    cut: r.cut,
+  };
+  if (r.labels !== null) record.labels = r.labels;
+  if (r.level !== null) record.level = r.level;
+  if (r.fields !== null || r.stream !== null || r.parseError) {
+    const fields: Record<string, unknown> = { ...r.fields };
+    if (r.stream !== null) fields.stream = r.stream;
+    if (r.parseError) fields.parse_error = true;
+    record.fields = fields;
+  }
+  return record;
 }

@@ -1,5 +1,6 @@
 // A batch: encoded records, the file segments they cover, and the bytes they hold in the budget.
 import type { AckTracker, Segment } from '../checkpoint/ack-tracker.js';
+import type { LogRecord } from '../sinks/sink.js';
 
 export interface SegmentRef {
   tracker: AckTracker;
@@ -22,4 +23,8 @@ export interface Batch {
   parent: Batch | null;
   /** Parts not yet done (split batches). */
   openParts: number;
+  /** The records, for sinks that encode whole batches (null for ndjson: the body is the records). */
+  items: LogRecord[] | null;
+  /** Bytes of `items` held in the budget (part of `charged`; 0 when the parent holds them). */
+  itemBytes: number;
 }

@@ -5,11 +5,16 @@ import { type FSWatcher, watch } from 'chokidar';
 import picomatch from 'picomatch';
 import type { Logger } from 'pino';
 
+/** Every this many rescans, paths already followed are reported again too (a size check). */
+const FULL_RESCAN_EVERY = 6;
+
 export interface DiscoveryOptions {
   paths: string[];
   exclude: string[];
   /** Full re-walk of the roots, a safety net for missed events. */
   rescanIntervalMs: number;
+  /** A path already followed: a rescan need not report it every time. */
+  isKnown?: (path: string) => boolean;
   /** How often a root directory that does not exist yet is looked for. */
   missingRootPollMs?: number;
 }
@@ -41,6 +46,7 @@ export class Discovery {
   private readonly matches: (p: string) => boolean;
   private timers: NodeJS.Timeout[] = [];
   private closed = false;
+  private readonly isKnown: (path: string) => boolean;
 
   constructor(
     private readonly opts: DiscoveryOptions,
@@ -48,6 +54,7 @@ export class Discovery {
     private readonly log: Logger,
   ) {
     this.roots = rootsOf(opts.paths);
+    this.isKnown = opts.isKnown ?? (() => false);
     const include = picomatch(opts.paths, { dot: true });
     // Excludes without a slash ("*.gz") match the file name, as users of Fluent Bit and Vector expect.
     const exclude =
@@ -74,9 +81,18 @@ export class Discovery {
     return [...new Set(out)];
   }
 
+  private rescans = 0;
+
+  /**
+   * The safety net for missed watcher events. Paths already followed are re-checked only every
+   * FULL_RESCAN_EVERY rescans: a stat of every quiet file each time would be most of the agent's idle CPU.
+   */
   private async rescan(): Promise<void> {
     if (this.closed) return;
-    for (const p of await this.scan()) if (!this.closed) this.onPath(p);
+    const full = ++this.rescans % FULL_RESCAN_EVERY === 0;
+    for (const p of await this.scan()) {
+      if (!this.closed && (full || !this.isKnown(p))) this.onPath(p);
+    }
   }
 
   private async watchNewRoots(): Promise<void> {

@@ -1,5 +1,9 @@
 // Batches → HTTP requests through an undici keep-alive pool: a few in flight, retries, 413 split, dead-letter.
+// The sink (protocol) builds the body, adds its headers and reads the answers; the base retry policy is
+// `decide`, which a sink may refine with its protocol's own signals (per-item results, partial success,
+// indexer acknowledgement).
 import { setTimeout as delay } from 'node:timers/promises';
+import type { ConnectionOptions } from 'node:tls';
 import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import type { Logger } from 'pino';
@@ -7,9 +11,11 @@ import { Pool } from 'undici';
 import type { Batch } from '../batch/batch.js';
 import { GZIP_LEVEL } from '../batch/batcher.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
+import { type LogRecord, recordsNdjson, type Sink, type SinkVerdict } from '../sinks/sink.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
+import type { Credentials } from './auth.js';
 import type { DeadLetterFile } from './dead-letter.js';
-import { decide, type Outcome, type RetryOptions } from './retry-policy.js';
+import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
 
 const gzip = promisify(gzipCb);
 const gunzip = promisify(gunzipCb);
@@ -22,6 +28,12 @@ export interface SenderOptions extends RetryOptions {
   maxInFlight: number;
   requestTimeoutMs: number;
   userAgent: string;
+  /** The protocol; null for the default ndjson wire format (the batch body is the records). */
+  sink?: Sink | null;
+  credentials?: Credentials | null;
+  tls?: ConnectionOptions;
+  /** Static labels, for records written to the dead-letter file by whole-batch sinks. */
+  labels?: Record<string, string>;
 }
 
 export interface SenderStats {
@@ -30,6 +42,19 @@ export interface SenderStats {
   bytesSent: number;
   retries: number;
   deadLettered: number;
+  /** Records the collector already had (Elasticsearch 409 on `create`): delivered before. */
+  duplicates: number;
+  /** Records the collector said it dropped for good (OTLP partial success, Loki out-of-order/too old). */
+  droppedByCollector: number;
+}
+
+interface PostResult {
+  outcome: Outcome;
+  retryAfter?: string;
+  reason?: string;
+  /** The 2xx answer's body, when the sink reads it. */
+  body?: Buffer;
+  contentType?: string;
 }
 
 export class Sender {
@@ -45,7 +70,11 @@ export class Sender {
     bytesSent: 0,
     retries: 0,
     deadLettered: 0,
+    duplicates: 0,
+    droppedByCollector: 0,
   };
+  private readonly sink: Sink | null;
+  private readonly contentType: string;
   /** Time of the last request that got any answer; for the health check. */
   lastAnswerAt = Date.now();
 
@@ -61,9 +90,11 @@ export class Sender {
       keepAliveTimeout: 30_000,
       headersTimeout: opts.requestTimeoutMs,
       bodyTimeout: opts.requestTimeoutMs,
-      connect: { timeout: Math.min(opts.requestTimeoutMs, 10_000) },
+      connect: { timeout: Math.min(opts.requestTimeoutMs, 10_000), ...opts.tls },
     });
-    this.path = opts.endpoint.pathname + opts.endpoint.search;
+    this.sink = opts.sink ?? null;
+    this.path = this.sink ? this.sink.path : opts.endpoint.pathname + opts.endpoint.search;
+    this.contentType = this.sink ? this.sink.contentType : 'application/x-ndjson';
   }
 
   get pending(): number {
@@ -80,7 +111,8 @@ export class Sender {
   }
 
   private pump(): void {
-    while (this.inFlight < this.opts.maxInFlight && this.queue.length > 0) {
+    const max = Math.min(this.opts.maxInFlight, this.sink?.maxInFlight ?? Number.POSITIVE_INFINITY);
+    while (this.inFlight < max && this.queue.length > 0) {
       const batch = this.queue.shift()!;
       this.inFlight++;
       this.deliver(batch)
@@ -114,17 +146,50 @@ export class Sender {
 
   private async deliver(batch: Batch): Promise<void> {
     const signal = this.stopping.signal;
+    let current = batch;
     for (let attempt = 0; !signal.aborted; attempt++) {
-      const { outcome, retryAfter, reason } = await this.post(batch);
-      const verdict = decide(outcome, retryAfter, attempt, batch.records, this.opts);
+      const res = await this.post(current);
+      const { outcome, retryAfter, reason } = res;
+      let verdict: SinkVerdict = decide(outcome, retryAfter, attempt, current.records, this.opts);
+      const status = 'status' in outcome ? outcome.status : 0;
+      if (this.sink && status > 0 && verdict.kind !== 'ok')
+        verdict = this.sink.judge(status, reason ?? '', verdict);
+      // A refused credential that was just rotated in its file: try again with the new one.
+      if (
+        (status === 401 || status === 403) &&
+        verdict.kind === 'reject' &&
+        this.opts.credentials &&
+        (await this.opts.credentials.refresh(true))
+      ) {
+        verdict = {
+          kind: 'retry',
+          afterMs: backoff(attempt, this.opts),
+          reason: `HTTP ${status}, credentials changed`,
+        };
+      }
       const label = 'status' in outcome ? String(outcome.status) : outcome.error;
       this.stats.requests.set(label, (this.stats.requests.get(label) ?? 0) + 1);
       switch (verdict.kind) {
-        case 'ok':
-          this.stats.recordsSent += batch.records;
-          this.stats.bytesSent += batch.wire.length;
-          this.noisy.clear('send-retry', 'collector accepts requests again');
-          this.finish(batch);
+        case 'ok': {
+          const next = await this.afterSuccess(current, res, attempt);
+          if (next === 'done') {
+            this.noisy.clear('send-retry', 'collector accepts requests again');
+            return;
+          }
+          if (next === 'aborted') return;
+          current = next;
+          break;
+        }
+        case 'dropped':
+          this.stats.recordsSent += current.records;
+          this.stats.bytesSent += current.wire.length;
+          this.stats.droppedByCollector += current.records;
+          this.noisy.warn(
+            'collector-dropped',
+            { code: 'LOGFERRY_COLLECTOR_DROPPED', status, reason: verdict.reason, records: current.records },
+            'collector stored a batch except entries it refuses for good; those are not retried',
+          );
+          this.finish(current);
           return;
         case 'retry':
           this.stats.retries++;
@@ -146,17 +211,15 @@ export class Sender {
           }
           break;
         case 'split':
-          await this.split(batch);
+          await this.split(current);
           return;
         case 'reject': {
-          const status = 'status' in outcome ? outcome.status : 0;
-          const body = await this.plainBody(batch);
-          const n = await this.deadLetter.write(
-            body,
+          const n = await this.reject(
+            current,
+            null,
             status,
             reason ? `${verdict.reason}: ${reason}` : verdict.reason,
           );
-          this.stats.deadLettered += n;
           this.log.error(
             {
               code: 'LOGFERRY_DEAD_LETTER',
@@ -167,16 +230,203 @@ export class Sender {
             },
             'collector refused a batch for good; its records were written to the dead-letter file',
           );
-          this.finish(batch);
+          this.finish(current);
           return;
         }
       }
     }
   }
 
-  private async post(batch: Batch): Promise<{ outcome: Outcome; retryAfter?: string; reason?: string }> {
+  /**
+   * A 2xx: read what the protocol says about the records. Returns 'done' when the batch is finished,
+   * or the sub-batch to send next (records to retry, or the same batch when an acknowledgement timed out).
+   */
+  private async afterSuccess(
+    batch: Batch,
+    res: PostResult,
+    attempt: number,
+  ): Promise<Batch | 'done' | 'aborted'> {
+    const acc =
+      this.sink?.readsSuccessBody && res.body
+        ? this.sink.accepted(res.body, res.contentType, batch.records)
+        : ({ kind: 'all' } as const);
+    switch (acc.kind) {
+      case 'all':
+        break;
+      case 'dropped':
+        this.stats.droppedByCollector += acc.count;
+        this.noisy.warn(
+          'collector-dropped',
+          { code: 'LOGFERRY_COLLECTOR_DROPPED', records: acc.count, reason: acc.reason },
+          'collector accepted a batch but dropped some of its records; they are not retried',
+        );
+        break;
+      case 'ack': {
+        const acked = await this.awaitAck(acc.ackId);
+        if (acked === 'aborted') return 'aborted';
+        if (acked === 'timeout') {
+          this.stats.retries++;
+          this.noisy.warn(
+            'ack-timeout',
+            { code: 'LOGFERRY_ACK_TIMEOUT', ackId: acc.ackId, records: batch.records },
+            'no indexer acknowledgement in time; sending the batch again (duplicates possible, no loss)',
+          );
+          return batch;
+        }
+        break;
+      }
+      case 'items': {
+        const items = batch.items ?? [];
+        const retry = acc.retry.map((i) => items[i]!).filter(Boolean);
+        const delivered = batch.records - retry.length - acc.reject.length;
+        this.stats.recordsSent += delivered;
+        this.stats.duplicates += acc.duplicates;
+        if (acc.reject.length > 0) {
+          const n = await this.reject(batch, acc.reject, 0, '');
+          this.log.error(
+            {
+              code: 'LOGFERRY_DEAD_LETTER',
+              records: n,
+              reason: acc.reject[0]!.reason,
+              file: this.deadLetter.file,
+            },
+            'collector refused records of a batch for good; they were written to the dead-letter file',
+          );
+        }
+        if (retry.length === 0) {
+          this.finish(batch);
+          return 'done';
+        }
+        // The batch is done when the records still to retry are: a sub-batch of them, with this one as parent.
+        const sub = await this.subBatch(batch, retry);
+        batch.openParts = 1;
+        this.stats.retries++;
+        const afterMs = backoff(attempt, this.opts);
+        this.noisy.warn(
+          'send-retry',
+          {
+            code: 'LOGFERRY_SEND_RETRY',
+            reason: `${retry.length} of ${batch.records} records not stored`,
+            detail: acc.retryReason,
+            retryInMs: afterMs,
+            attempt,
+          },
+          'collector did not store some records of a batch; retrying them alone',
+        );
+        try {
+          await delay(afterMs, undefined, { signal: this.stopping.signal });
+        } catch {
+          return 'aborted';
+        }
+        return sub;
+      }
+    }
+    this.stats.recordsSent += batch.records;
+    this.stats.bytesSent += batch.wire.length;
+    this.finish(batch);
+    return 'done';
+  }
+
+  /** Poll the indexer acknowledgement until this id is indexed, the timeout, or shutdown. */
+  private async awaitAck(ackId: number): Promise<'acked' | 'timeout' | 'aborted'> {
+    const ack = this.sink!.ack!;
+    const signal = this.stopping.signal;
+    const deadline = Date.now() + ack.timeoutMs;
+    let wait = 50;
+    while (Date.now() < deadline) {
+      try {
+        await delay(Math.min(wait, Math.max(1, deadline - Date.now())), undefined, { signal });
+      } catch {
+        return 'aborted';
+      }
+      wait = Math.min(wait * 2, 1000);
+      try {
+        await this.opts.credentials?.refresh();
+        const res = await this.pool.request({
+          path: ack.path,
+          method: 'POST',
+          headers: {
+            ...this.opts.credentials?.headers(),
+            ...this.sink!.headers(),
+            'content-type': 'application/json',
+            'user-agent': this.opts.userAgent,
+          },
+          body: ack.body([ackId]),
+          signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.requestTimeoutMs)]),
+        });
+        const body = Buffer.from(await res.body.arrayBuffer());
+        if (res.statusCode >= 200 && res.statusCode < 300 && ack.acked(body).has(ackId)) return 'acked';
+      } catch {
+        if (signal.aborted) return 'aborted';
+        // Not answered: ask again until the deadline.
+      }
+    }
+    return 'timeout';
+  }
+
+  /** Dead-letter a batch (indexes null) or some of its records; returns the number written. */
+  private async reject(
+    batch: Batch,
+    indexes: { index: number; status: number; reason: string }[] | null,
+    status: number,
+    reason: string,
+  ): Promise<number> {
+    let n = 0;
+    if (indexes === null) {
+      const body = batch.items
+        ? recordsNdjson(batch.items, this.opts.labels ?? {})
+        : await this.plainBody(batch);
+      n = await this.deadLetter.write(body, status, reason);
+    } else {
+      // One write per distinct (item status, reason).
+      const groups = new Map<string, { status: number; reason: string; records: LogRecord[] }>();
+      for (const it of indexes) {
+        const r = batch.items?.[it.index];
+        if (!r) continue;
+        const key = `${it.status}\0${it.reason}`;
+        const g = groups.get(key) ?? { status: it.status, reason: it.reason, records: [] };
+        g.records.push(r);
+        groups.set(key, g);
+      }
+      for (const g of groups.values()) {
+        n += await this.deadLetter.write(
+          recordsNdjson(g.records, this.opts.labels ?? {}),
+          g.status,
+          g.reason,
+        );
+      }
+    }
+    this.stats.deadLettered += n;
+    return n;
+  }
+
+  /** A batch of some of `parent`'s records, encoded (and compressed) like it; `parent` holds the records. */
+  private async subBatch(parent: Batch, records: LogRecord[]): Promise<Batch> {
+    const plain = this.sink!.encode(records);
+    const wire = parent.compressed ? await gzip(plain, { level: GZIP_LEVEL }) : plain;
+    this.budget.take(wire.length);
+    return {
+      body: parent.compressed ? null : plain,
+      wire,
+      compressed: parent.compressed,
+      records: records.length,
+      charged: wire.length,
+      segments: [],
+      firstAt: parent.firstAt,
+      parent,
+      openParts: 0,
+      items: records,
+      itemBytes: 0,
+    };
+  }
+
+  private async post(batch: Batch): Promise<PostResult> {
+    const creds = this.opts.credentials;
+    if (creds) await creds.refresh();
     const headers: Record<string, string> = {
-      'content-type': 'application/x-ndjson',
+      ...creds?.headers(),
+      ...this.sink?.headers(),
+      'content-type': this.contentType,
       'user-agent': this.opts.userAgent,
     };
     if (batch.compressed) headers['content-encoding'] = 'gzip';
@@ -191,10 +441,25 @@ export class Sender {
       });
       this.lastAnswerAt = Date.now();
       const ok = res.statusCode >= 200 && res.statusCode < 300;
-      const reason = ok ? '' : await readReason(res.body);
-      if (ok) await res.body.dump();
+      const ct = res.headers['content-type'];
+      const contentType = Array.isArray(ct) ? ct[0] : ct;
+      let reason = '';
+      let body: Buffer | undefined;
+      if (!ok) {
+        const raw = await readReason(res.body);
+        reason = (this.sink?.describe ? this.sink.describe(raw, contentType) : raw.toString('utf8'))
+          .slice(0, REASON_MAX_CHARS)
+          .trim();
+      } else if (this.sink?.readsSuccessBody) body = Buffer.from(await res.body.arrayBuffer());
+      else await res.body.dump();
       const ra = res.headers['retry-after'];
-      return { outcome: { status: res.statusCode }, retryAfter: Array.isArray(ra) ? ra[0] : ra, reason };
+      return {
+        outcome: { status: res.statusCode },
+        retryAfter: Array.isArray(ra) ? ra[0] : ra,
+        reason,
+        body,
+        contentType,
+      };
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const name = (err as Error).name;
@@ -212,6 +477,15 @@ export class Sender {
 
   /** 413: send each half as its own request; the batch is done when both are. */
   private async split(batch: Batch): Promise<void> {
+    if (batch.items && this.sink) {
+      const half = Math.floor(batch.items.length / 2);
+      batch.openParts = 2;
+      this.log.info({ records: batch.records }, 'collector answered 413; splitting the batch in two');
+      const parts = [batch.items.slice(0, half), batch.items.slice(half)];
+      const subs = [await this.subBatch(batch, parts[0]!), await this.subBatch(batch, parts[1]!)];
+      this.queue.unshift(...subs);
+      return;
+    }
     const body = await this.plainBody(batch);
     const lines: number[] = [];
     for (let i = body.indexOf(0x0a); i !== -1; i = body.indexOf(0x0a, i + 1)) lines.push(i + 1);
@@ -234,6 +508,8 @@ export class Sender {
         firstAt: batch.firstAt,
         parent: batch,
         openParts: 0,
+        items: null,
+        itemBytes: 0,
       });
     }
   }
@@ -255,12 +531,14 @@ export class Sender {
   }
 }
 
-async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<string> {
-  let text = '';
+async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let n = 0;
   try {
     for await (const chunk of body) {
-      text += chunk.toString('utf8');
-      if (text.length >= REASON_MAX_CHARS) {
+      chunks.push(chunk);
+      n += chunk.length;
+      if (n >= REASON_MAX_CHARS * 4) {
         body.destroy();
         break;
       }
@@ -268,5 +546,5 @@ async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Pr
   } catch {
     // The reason is best effort; the status decides.
   }
-  return text.slice(0, REASON_MAX_CHARS).trim();
+  return Buffer.concat(chunks);
 }

@@ -50,6 +50,8 @@ export class LokiSink implements Sink {
   readonly contentType = 'application/json';
   readonly readsSuccessBody = false;
   readonly ack = null;
+  /** One request at a time, like Promtail: batches (and retries) reach Loki in order. */
+  readonly maxInFlight = 1;
   private readonly time = new TimeCache();
   private readonly streams = new Map<string, StreamState>();
   private readonly staticStreamJson: string;
@@ -75,7 +77,9 @@ export class LokiSink implements Sink {
     // Group by stream, keeping the read order within each stream.
     const groups = new Map<string, string[]>();
     for (const r of records) {
-      const key = r.labels ? JSON.stringify(this.streamLabels(labelsOf(r, this.opts.labels))) : this.staticStreamJson;
+      const key = r.labels
+        ? JSON.stringify(this.streamLabels(labelsOf(r, this.opts.labels)))
+        : this.staticStreamJson;
       let values = groups.get(key);
       if (!values) {
         values = [];

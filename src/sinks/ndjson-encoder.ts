@@ -1,4 +1,5 @@
 // Records → NDJSON lines of the contract's wire format, built by concatenation (one JSON.stringify per line).
+import type { ParsedRecord } from '../parse/stage.js';
 
 /** What the encoder needs to know of the file a line came from. */
 export interface LineSource {
@@ -21,5 +22,21 @@ export class NdjsonEncoder {
       `{"timestamp":"${timestamp}","file":${src.fileJson},"offset":${offset},"id":"${src.idPrefix}${offset}",` +
       `"message":${JSON.stringify(text)}${this.labelsJson}${cut ? ',"cut":true}\n' : '}\n'}`
     );
+  }
+
+  /**
+   * A record of the parse stage: `stream` (container logs), `level` (normalised), `fields` (what the
+   * parser found), `labels`, `parse_error: true` (the line did not parse; `message` holds it as it is).
+   */
+  encodeParsed(fileJson: string, r: ParsedRecord): string {
+    let s =
+      `{"timestamp":"${r.timestamp}","file":${fileJson},"offset":${r.offset},"id":"${r.idPrefix}${r.offset}",` +
+      `"message":${JSON.stringify(r.message)}`;
+    if (r.stream !== null) s += `,"stream":${JSON.stringify(r.stream)}`;
+    if (r.level !== null) s += `,"level":"${r.level}"`;
+    if (r.fields !== null) s += `,"fields":${r.fieldsJson ?? JSON.stringify(r.fields)}`;
+    s += r.labelsJson === null ? this.labelsJson : `,"labels":${r.labelsJson}`;
+    if (r.parseError) s += ',"parse_error":true';
+    return s + (r.cut ? ',"cut":true}\n' : '}\n');
   }
 }

@@ -36,7 +36,7 @@ export type Acceptance =
   | {
       kind: 'items';
       retry: number[];
-      reject: { index: number; reason: string }[];
+      reject: { index: number; status: number; reason: string }[];
       /** Already stored (409 on `create`): counted as delivered. */
       duplicates: number;
       /** First retryable item error, for the log. */
@@ -69,6 +69,8 @@ export interface Sink {
   readonly readsSuccessBody: boolean;
   /** Indexer acknowledgement, when the protocol has one and it is enabled. */
   readonly ack: AckProtocol | null;
+  /** Requests in flight at most (1 keeps entries in order per stream, as Loki wants). */
+  readonly maxInFlight?: number;
   /** Protocol headers of every request (tenant, channel); auth headers come from Credentials. */
   headers(): Record<string, string>;
   /** The whole batch as one request body (uncompressed). */

@@ -18,6 +18,12 @@ import {
 } from './file-identity.js';
 import { type LineOutput, Tailer } from './tailer.js';
 
+/** A path is looked at again this long after a watcher event (longer than chokidar's 50 ms throttle). */
+const TRAILING_CHECK_MS = 100;
+
+/** How often descriptors of idle files are looked at for release. */
+const IDLE_CHECK_MS = 5000;
+
 export interface FileServerOptions {
   startAt: 'beginning' | 'end';
   maxLineBytes: number;
@@ -89,12 +95,34 @@ export class FileServer {
     );
   }
 
+  private lastIdleCheck = 0;
+  /** Per path: the pending look after a watcher event. */
+  private readonly trailing = new Map<string, NodeJS.Timeout>();
+
+  /** The path leads to a file being followed. */
+  follows(path: string): boolean {
+    return this.byPath.has(path);
+  }
+
   /** Something happened at a path (discovery event or rescan). */
   pathChanged(path: string): void {
     if (this.draining) return;
     this.pathQueue.add(path);
     // Not before start() is done (it drains the queue then): a worker that ends at once would stay set.
     if (this.running) this.pathWorker ??= this.drainPaths();
+    // The watcher drops change events that follow one within 50 ms (chokidar's throttle), so the last
+    // write of a burst may bring no event: look once more shortly after every event.
+    if (!this.trailing.has(path)) {
+      this.trailing.set(
+        path,
+        setTimeout(() => {
+          this.trailing.delete(path);
+          if (this.draining) return;
+          this.pathQueue.add(path);
+          if (this.running) this.pathWorker ??= this.drainPaths();
+        }, TRAILING_CHECK_MS),
+      );
+    }
   }
 
   private async drainPaths(): Promise<void> {
@@ -430,13 +458,17 @@ export class FileServer {
   }
 
   private poll(): void {
+    const now = Date.now();
+    if (now - this.lastIdleCheck >= IDLE_CHECK_MS) {
+      this.lastIdleCheck = now;
+      this.closeIdle(false);
+    }
     for (const t of this.tailers.values()) {
       // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
       // rescan (which compares sizes) as a guard against a missed event; polling 1,000 quiet files would
       // cost more CPU than the rest of the agent at rest.
       if (t.fh !== null && !t.finishing && t.state === 'rotated') this.markReadable(t);
     }
-    this.closeIdle(false);
   }
 
   /** Release descriptors of files idle for idleCloseMs (or, under pressure, of any fully delivered file). */
@@ -526,6 +558,8 @@ export class FileServer {
   async stop(): Promise<void> {
     this.running = false;
     for (const t of this.timers) clearInterval(t);
+    for (const t of this.trailing.values()) clearTimeout(t);
+    this.trailing.clear();
     this.budget.wakeAll();
     this.wake?.();
     await this.loopDone;

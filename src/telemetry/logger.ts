@@ -13,6 +13,15 @@ export const REDACT_PATHS = [
   '*.authorization',
   '*.headers.authorization',
   'config.endpoint',
+  // Credentials of the sinks (LOGFERRY_BEARER_TOKEN, LOGFERRY_BASIC_AUTH_PASSWORD, LOGFERRY_SPLUNK_TOKEN, ...).
+  'bearerToken',
+  'basicAuthPassword',
+  'splunkToken',
+  'headers',
+  '*.bearerToken',
+  '*.basicAuthPassword',
+  '*.splunkToken',
+  '*.headers',
 ];
 
 export function createLogger(level: string, destination?: pino.DestinationStream): Logger {

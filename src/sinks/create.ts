@@ -1,0 +1,39 @@
+// LOGFERRY_SINK → the protocol's Sink (null for ndjson, whose records are encoded line by line).
+import type { Config } from '../config/config.js';
+import { ElasticsearchSink } from './elasticsearch.js';
+import { LokiSink } from './loki.js';
+import { OtlpSink } from './otlp.js';
+import type { Sink } from './sink.js';
+import { SplunkSink } from './splunk.js';
+
+export function createSink(cfg: Config, version: string): Sink | null {
+  switch (cfg.sink) {
+    case 'ndjson':
+      return null;
+    case 'loki':
+      return new LokiSink({
+        endpoint: cfg.endpoint,
+        labels: cfg.labels,
+        tenant: cfg.lokiTenant,
+        structuredMetadata: cfg.lokiStructuredMetadata,
+      });
+    case 'elasticsearch':
+      return new ElasticsearchSink({ endpoint: cfg.endpoint, labels: cfg.labels, index: cfg.esIndex });
+    case 'otlp':
+      return new OtlpSink({
+        endpoint: cfg.endpoint,
+        labels: cfg.labels,
+        encoding: cfg.otlpEncoding,
+        version,
+      });
+    case 'splunk':
+      return new SplunkSink({
+        endpoint: cfg.endpoint,
+        labels: cfg.labels,
+        ack: cfg.splunkAck,
+        ackTimeoutMs: cfg.splunkAckTimeoutMs,
+        index: cfg.splunkIndex,
+        sourcetype: cfg.splunkSourcetype,
+      });
+  }
+}

@@ -1,0 +1,475 @@
+// The agent (a real child process) shipping to fake Loki, Elasticsearch, OTLP and Splunk HEC collectors on
+// 127.0.0.1 that check each payload the way the real collector does, and answer with each protocol's own
+// signals: Loki's 400 for out-of-order entries, Elasticsearch per-item 429 / mapping errors / 409, OTLP
+// partial success and retryable codes, Splunk indexer acknowledgement. Plus auth from rotated secret files.
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { appendFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
+import {
+  otlpRecords,
+  startElasticsearch,
+  startLoki,
+  startOtlp,
+  startSplunk,
+} from '../helpers/sink-servers.js';
+import { waitFor } from '../helpers/wait-for.js';
+
+type TestContext = { after(fn: () => Promise<void>): void };
+
+interface Rig {
+  dir: string;
+  logFile: string;
+  stateDir: string;
+  start(env: Record<string, string>): Promise<Agent>;
+}
+
+async function rig(t: TestContext, closers: (() => Promise<void>)[]): Promise<Rig> {
+  const agents: Agent[] = [];
+  t.after(async () => {
+    for (const a of agents) {
+      a.kill('SIGKILL');
+      await a.exited;
+    }
+    for (const c of closers) await c();
+  });
+  const dir = await tempDir(t, 'logferry-sinks-');
+  await mkdir(join(dir, 'logs'));
+  const stateDir = join(dir, 'state');
+  return {
+    dir,
+    logFile: join(dir, 'logs', 'app.log'),
+    stateDir,
+    start: async (env) => {
+      const a = startAgent({
+        LOGFERRY_PATHS: join(dir, 'logs', '*.log'),
+        LOGFERRY_STATE_DIR: stateDir,
+        LOGFERRY_FLUSH_INTERVAL_MS: '50',
+        LOGFERRY_RETRY_INITIAL_MS: '20',
+        LOGFERRY_RETRY_MAX_MS: '200',
+        LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
+        LOGFERRY_ROTATE_WAIT_MS: '300',
+        ...env,
+      });
+      agents.push(a);
+      await agentStarted(a);
+      return a;
+    },
+  };
+}
+
+function tokens(prefix: string, n: number): string[] {
+  return Array.from({ length: n }, (_, i) => `${prefix}-${i}-${randomUUID()}`);
+}
+
+async function checkpointOffset(r: Rig): Promise<number> {
+  try {
+    const cp = JSON.parse(await readFile(join(r.stateDir, 'checkpoints.json'), 'utf8')) as {
+      files: { path: string; offset: number }[];
+    };
+    return cp.files.find((f) => f.path === r.logFile)?.offset ?? -1;
+  } catch {
+    return -1;
+  }
+}
+
+async function deadLetters(
+  r: Rig,
+): Promise<{ status: number; reason: string; record: { message: string } }[]> {
+  try {
+    return (await readFile(join(r.stateDir, 'dead-letter.ndjson'), 'utf8'))
+      .split('\n')
+      .filter((l) => l)
+      .map((l) => JSON.parse(l));
+  } catch {
+    return [];
+  }
+}
+
+async function stopCleanly(a: Agent): Promise<void> {
+  a.kill('SIGTERM');
+  assert.equal(await a.exited, 0, `agent did not stop cleanly: ${a.stdout.slice(-2000)}${a.stderr}`);
+}
+
+test('loki: streams by labels, tenant, structured metadata, strict per-stream order; 429 retried, out-of-order 400 does not block', async (t) => {
+  const loki = await startLoki();
+  const r = await rig(t, [() => loki.close()]);
+  // Two equal lines in a row: Loki would drop the second as a duplicate if they had the same timestamp.
+  const lines = [...tokens('loki', 200), 'same line', 'same line'];
+  await writeFile(r.logFile, `${lines.join('\n')}\n`);
+  let throttled = 0;
+  loki.fault = () =>
+    throttled++ < 2 ? { status: 429, headers: { 'retry-after': '0' }, body: 'rate limited' } : undefined;
+  const a = await r.start({
+    LOGFERRY_SINK: 'loki',
+    LOGFERRY_ENDPOINT: loki.url,
+    LOGFERRY_LOKI_TENANT: 'team-a',
+    LOGFERRY_LABELS: 'app=shop,k8s.namespace=prod',
+    LOGFERRY_BATCH_MAX_RECORDS: '50',
+  });
+  await waitFor(() => loki.entries.length >= lines.length, { what: 'all lines in Loki', timeoutMs: 20_000 });
+  assert.deepEqual(loki.violations, []);
+  assert.ok(throttled >= 2, 'the 429 answers were not retried');
+  assert.deepEqual(
+    loki.entries.map((e) => e.line),
+    lines,
+    'lines missing, duplicated or out of order',
+  );
+  for (const e of loki.entries) {
+    assert.deepEqual(
+      e.stream,
+      { app: 'shop', k8s_namespace: 'prod' },
+      'stream labels are the static labels only',
+    );
+    assert.equal(e.metadata?.filename, r.logFile);
+    assert.match(e.metadata?.id ?? '', /^[0-9a-f]+:\d+$/);
+  }
+  assert.ok(
+    loki.requests.every((q) => q.headers['x-scope-orgid'] === 'team-a'),
+    'tenant header missing',
+  );
+  assert.ok(
+    loki.requests.every((q) => q.headers['content-encoding'] === 'gzip'),
+    'gzip is the default',
+  );
+
+  // Loki answers 400 "entry out of order" for a batch: not retried, and the lines behind it still ship.
+  let refused = 0;
+  loki.fault = () =>
+    refused++ === 0
+      ? { status: 400, body: "entry with timestamp 1 ignored, reason: 'entry out of order'" }
+      : undefined;
+  const refusedLines = tokens('refused', 5);
+  await appendFile(r.logFile, `${refusedLines.join('\n')}\n`);
+  await waitFor(async () => (await checkpointOffset(r)) === (await stat(r.logFile)).size, {
+    what: 'checkpoint past the refused batch',
+  });
+  assert.equal(refused, 1, 'the refused batch was re-sent');
+  const more = tokens('after', 30);
+  await appendFile(r.logFile, `${more.join('\n')}\n`);
+  await waitFor(() => loki.entries.some((e) => e.line === more.at(-1)), {
+    what: 'lines after the refused batch',
+  });
+  assert.deepEqual(
+    loki.entries.slice(-more.length).map((e) => e.line),
+    more,
+  );
+  assert.ok(
+    a.logs().some((l) => l.code === 'LOGFERRY_COLLECTOR_DROPPED'),
+    'the dropped entries were not reported',
+  );
+  assert.deepEqual(await deadLetters(r), [], 'out-of-order entries are not dead-lettered');
+  await stopCleanly(a);
+});
+
+test('elasticsearch: create + _id pairs; per-item 429 retried alone, mapping error dead-lettered, 409 counted as delivered', async (t) => {
+  const es = await startElasticsearch();
+  const r = await rig(t, [() => es.close()]);
+  const lines = tokens('es', 60);
+  lines[10] = `{"poison": ${randomUUID()}}`;
+  await writeFile(r.logFile, `${lines.join('\n')}\n`);
+  const throttledOnce = new Set<string>();
+  es.itemFault = (doc) => {
+    const msg = String(doc.source.message);
+    if (msg.startsWith('{"poison"')) {
+      return {
+        status: 400,
+        error: {
+          type: 'document_parsing_exception',
+          reason: '[1:11] failed to parse field [poison] of type [long]',
+        },
+      };
+    }
+    // Every third document is refused once with 429 (es_rejected_execution_exception).
+    if (Number(msg.split('-')[1]) % 3 === 0 && !throttledOnce.has(doc.id)) {
+      throttledOnce.add(doc.id);
+      return {
+        status: 429,
+        error: { type: 'es_rejected_execution_exception', reason: 'rejected execution' },
+      };
+    }
+    return undefined;
+  };
+  const a = await r.start({
+    LOGFERRY_SINK: 'elasticsearch',
+    LOGFERRY_ENDPOINT: `${es.url}/`,
+    LOGFERRY_ES_INDEX: 'logs-app-%Y.%m.%d',
+    LOGFERRY_LABELS: 'env=test',
+    LOGFERRY_BATCH_MAX_RECORDS: '1000',
+  });
+  const size = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOffset(r)) === size, {
+    what: 'checkpoint at the end',
+    timeoutMs: 20_000,
+  });
+  assert.deepEqual(es.violations, []);
+  const stored = [...es.docs.values()];
+  assert.equal(stored.length, lines.length - 1, 'every line but the poison one is indexed, once');
+  const today = new Date().toISOString().slice(0, 10).replace(/-/g, '.');
+  for (const d of stored) {
+    assert.match(d.index, /^logs-app-\d{4}\.\d{2}\.\d{2}$/);
+    assert.ok(d.index === `logs-app-${today}` || d.index < `logs-app-${today}`, d.index);
+    assert.match(d.id, /^[0-9a-f]+:\d+$/);
+    assert.equal((d.source.log as { file: { path: string } }).file.path, r.logFile);
+    assert.deepEqual(d.source.labels, { env: 'test' });
+  }
+  // The retry requests held only the throttled documents.
+  const retried = es.bulks.slice(1).flat();
+  assert.ok(retried.length > 0, 'no retry request');
+  assert.ok(
+    retried.every((d) => throttledOnce.has(d.id)),
+    `a retry request re-sent documents that were stored: ${retried.map((d) => d.source.message).join(', ')}`,
+  );
+  const dl = await deadLetters(r);
+  assert.equal(dl.length, 1, `dead-letter: ${JSON.stringify(dl)}`);
+  assert.equal(dl[0]!.record.message, lines[10]);
+  assert.equal(dl[0]!.status, 400);
+  assert.match(dl[0]!.reason, /document_parsing_exception/);
+  await stopCleanly(a);
+
+  // Redelivery (checkpoints lost): every `create` answers 409, which counts as delivered, nothing doubles.
+  await rename(join(r.stateDir, 'checkpoints.json'), join(r.dir, 'old-checkpoints.json'));
+  es.itemFault = (doc) =>
+    String(doc.source.message).startsWith('{"poison"')
+      ? {
+          status: 400,
+          error: { type: 'document_parsing_exception', reason: 'failed to parse field [poison]' },
+        }
+      : undefined;
+  const requestsBefore = es.requests.length;
+  const b = await r.start({
+    LOGFERRY_SINK: 'elasticsearch',
+    LOGFERRY_ENDPOINT: es.url,
+    LOGFERRY_ES_INDEX: 'logs-app-%Y.%m.%d',
+    LOGFERRY_LABELS: 'env=test',
+  });
+  await waitFor(async () => (await checkpointOffset(r)) === size, { what: 'checkpoint after redelivery' });
+  assert.ok(es.requests.length > requestsBefore, 'nothing was re-sent');
+  assert.equal(es.docs.size, lines.length - 1, 'redelivery created documents twice');
+  await stopCleanly(b);
+});
+
+for (const encoding of ['protobuf', 'json'] as const) {
+  test(`otlp (${encoding}): decoded with the generated OTLP classes; k8s resource attributes; 503 retried, partial success reported`, async (t) => {
+    const otlp = await startOtlp();
+    const r = await rig(t, [() => otlp.close()]);
+    const lines = [...tokens(`otlp-${encoding}`, 80), 'ünïcødé ✓ line'];
+    await writeFile(r.logFile, `${lines.join('\n')}\n`);
+    let calls = 0;
+    otlp.fault = () => {
+      calls++;
+      if (calls === 1) return { status: 503, headers: { 'retry-after': '0' }, body: '' };
+      if (calls === 2) return { rejected: 1, message: 'one record over the size limit' };
+      return undefined;
+    };
+    const a = await r.start({
+      LOGFERRY_SINK: 'otlp',
+      LOGFERRY_ENDPOINT: otlp.url,
+      LOGFERRY_OTLP_ENCODING: encoding,
+      LOGFERRY_LABELS: 'namespace=shop,pod=web-7d4f,container=app,team=payments',
+      LOGFERRY_COMPRESSION: encoding === 'json' ? 'none' : 'gzip',
+      LOGFERRY_BATCH_MAX_RECORDS: '40',
+    });
+    const size = (await stat(r.logFile)).size;
+    await waitFor(async () => (await checkpointOffset(r)) === size, { what: 'checkpoint at the end' });
+    assert.deepEqual(otlp.violations, []);
+    // Batches are sent concurrently: order by offset before comparing.
+    const recs = otlpRecords(otlp.exports).sort(
+      (x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']),
+    );
+    assert.deepEqual(
+      recs.map((x) => x.body),
+      lines,
+      'records missing or out of order',
+    );
+    for (const x of recs) {
+      assert.equal(x.resource['k8s.namespace.name'], 'shop');
+      assert.equal(x.resource['k8s.pod.name'], 'web-7d4f');
+      assert.equal(x.resource['k8s.container.name'], 'app');
+      assert.equal(x.resource.team, 'payments');
+      assert.equal(x.attributes['log.file.path'], r.logFile);
+      assert.match(String(x.attributes['log.record.uid']), /^[0-9a-f]+:\d+$/);
+      assert.ok(BigInt(x.observed) > 1_600_000_000_000_000_000n, `observed time ${x.observed}`);
+    }
+    assert.equal(Number(recs[0]!.attributes['logferry.offset']), 0);
+    assert.equal(
+      recs.length,
+      new Set(recs.map((x) => x.attributes['log.record.uid'])).size,
+      'a record was sent twice',
+    );
+    const ct = encoding === 'json' ? 'application/json' : 'application/x-protobuf';
+    assert.ok(otlp.requests.every((q) => q.headers['content-type'] === ct));
+    assert.ok(
+      a
+        .logs()
+        .some(
+          (l) =>
+            l.code === 'LOGFERRY_COLLECTOR_DROPPED' &&
+            /one record over the size limit/.test(String(l.reason)),
+        ),
+      'partial success not reported',
+    );
+    assert.ok(
+      a.logs().some((l) => l.code === 'LOGFERRY_SEND_RETRY' && l.reason === 'HTTP 503'),
+      '503 not retried',
+    );
+    await stopCleanly(a);
+  });
+}
+
+test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP list); a 400 is dead-lettered', async (t) => {
+  const otlp = await startOtlp();
+  const r = await rig(t, [() => otlp.close()]);
+  const status = (message: string) =>
+    // google.rpc.Status { message = 2 }, in the request's encoding
+    Buffer.concat([Buffer.from([0x12, message.length]), Buffer.from(message)]);
+  // Phase 1: two 500s, then accepted. Nothing may be dead-lettered.
+  const retried = tokens('otlp-500', 5);
+  await writeFile(r.logFile, `${retried.join('\n')}\n`);
+  let calls = 0;
+  otlp.fault = () =>
+    calls++ < 2
+      ? { status: 500, headers: { 'content-type': 'application/x-protobuf' }, body: status('boom') }
+      : undefined;
+  const a = await r.start({ LOGFERRY_SINK: 'otlp', LOGFERRY_ENDPOINT: `${otlp.url}/v1/logs` });
+  const size1 = (await stat(r.logFile)).size;
+  // Also ends on a dead letter, so that a 500 set aside fails at once with the assertion below.
+  await waitFor(async () => (await checkpointOffset(r)) === size1 || (await deadLetters(r)).length > 0, {
+    what: 'checkpoint after the 500s',
+  });
+  assert.deepEqual(await deadLetters(r), [], 'a 500 was dead-lettered');
+  assert.deepEqual(otlp.violations, []);
+  assert.ok(calls >= 3, 'the 500 was not retried until accepted');
+  assert.deepEqual(
+    otlpRecords(otlp.exports)
+      .sort((x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']))
+      .map((x) => x.body),
+    retried,
+    'lines answered 500 were not delivered',
+  );
+  assert.ok(
+    a.logs().some((l) => l.code === 'LOGFERRY_SEND_RETRY' && l.reason === 'HTTP 500' && l.detail === 'boom'),
+    '500 retry (with the google.rpc.Status message) not logged',
+  );
+  // Phase 2: a 400 is not retried: the batch is set aside and shipping goes on.
+  const requestsBefore = otlp.requests.length;
+  const refused = tokens('otlp-400', 3);
+  otlp.fault = () => ({
+    status: 400,
+    headers: { 'content-type': 'application/x-protobuf' },
+    body: status('bad data'),
+  });
+  await appendFile(r.logFile, `${refused.join('\n')}\n`);
+  const size2 = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOffset(r)) === size2, {
+    what: 'checkpoint past the refused batch',
+  });
+  assert.equal(otlp.requests.length - requestsBefore, 1, 'a 400 was retried');
+  const dl = await deadLetters(r);
+  assert.deepEqual(
+    dl.map((d) => d.record.message),
+    refused,
+  );
+  assert.equal(dl[0]!.status, 400);
+  assert.match(dl[0]!.reason, /bad data/, 'the google.rpc.Status message was not read');
+  await stopCleanly(a);
+});
+
+test('splunk: HEC token, events, indexer acknowledgement gates the checkpoint; a lost ack re-sends', async (t) => {
+  const hec = await startSplunk('hec-secret-token', true);
+  const r = await rig(t, [() => hec.close()]);
+  const lines = tokens('hec', 40);
+  await writeFile(r.logFile, `${lines.join('\n')}\n`);
+  // Not indexed until the test says so.
+  let indexing = false;
+  hec.indexed = () => indexing;
+  const a = await r.start({
+    LOGFERRY_SINK: 'splunk',
+    LOGFERRY_ENDPOINT: hec.url,
+    LOGFERRY_SPLUNK_TOKEN: 'hec-secret-token',
+    LOGFERRY_SPLUNK_ACK: 'true',
+    LOGFERRY_SPLUNK_INDEX: 'main',
+    LOGFERRY_SPLUNK_SOURCETYPE: 'logferry',
+    LOGFERRY_SPLUNK_ACK_TIMEOUT_MS: '1500',
+    LOGFERRY_LABELS: 'env=prod',
+  });
+  await waitFor(() => hec.received.length >= lines.length && hec.ackQueries >= 2, {
+    what: 'events received, acks polled',
+  });
+  assert.ok((await checkpointOffset(r)) <= 0, 'checkpoint moved before the indexer acknowledged');
+  // The ack never came in time: the agent sends the batch again (at least once).
+  await waitFor(() => hec.received.length >= 2 * lines.length, { what: 'resend after the ack timeout' });
+  indexing = true;
+  const size = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOffset(r)) === size, { what: 'checkpoint after the ack' });
+  assert.deepEqual(hec.violations, []);
+  assert.deepEqual([...new Set(hec.events.map((e) => e.event))], lines);
+  for (const e of hec.events) {
+    assert.equal(e.source, r.logFile);
+    assert.equal(e.index, 'main');
+    assert.equal(e.sourcetype, 'logferry');
+    assert.deepEqual(e.fields, { env: 'prod' });
+    assert.ok(typeof e.time === 'number' && e.time > 1_600_000_000);
+  }
+  assert.ok(a.logs().some((l) => l.code === 'LOGFERRY_ACK_TIMEOUT'));
+  assert.ok(!a.stdout.includes('hec-secret-token'), 'the token was logged');
+  await stopCleanly(a);
+});
+
+test('auth: bearer token from a file is re-read when the Secret changes; extra headers; basic auth', async (t) => {
+  const loki = await startLoki();
+  const r = await rig(t, [() => loki.close()]);
+  const tokenFile = join(r.dir, 'token');
+  await writeFile(tokenFile, 'first-token\n');
+  let accepted = 'Bearer first-token';
+  loki.fault = (_b, req) =>
+    req.headers.authorization === accepted ? undefined : { status: 401, body: 'invalid token' };
+  const a = await r.start({
+    LOGFERRY_SINK: 'loki',
+    LOGFERRY_ENDPOINT: loki.url,
+    LOGFERRY_BEARER_TOKEN_FILE: tokenFile,
+    LOGFERRY_HEADERS: 'X-Team=payments,X-Env=dev',
+    LOGFERRY_LOG_LEVEL: 'debug',
+  });
+  const first = tokens('auth1', 10);
+  await writeFile(r.logFile, `${first.join('\n')}\n`);
+  await waitFor(() => loki.entries.length >= first.length, { what: 'lines with the first token' });
+  // The Secret is updated (Kubernetes swaps the file); the server accepts only the new token from now on.
+  await writeFile(`${tokenFile}.new`, 'second-token\n');
+  await rename(`${tokenFile}.new`, tokenFile);
+  accepted = 'Bearer second-token';
+  const second = tokens('auth2', 10);
+  await appendFile(r.logFile, `${second.join('\n')}\n`);
+  await waitFor(() => loki.entries.length >= first.length + second.length, {
+    what: 'lines with the new token',
+  });
+  assert.deepEqual(
+    loki.entries.map((e) => e.line),
+    [...first, ...second],
+  );
+  assert.deepEqual(await deadLetters(r), [], 'a rotated token dead-lettered lines');
+  const last = loki.requests.at(-1)!;
+  assert.equal(last.headers['x-team'], 'payments');
+  assert.equal(last.headers['x-env'], 'dev');
+  for (const secret of ['first-token', 'second-token'])
+    assert.ok(!a.stdout.includes(secret), `${secret} was logged`);
+  await stopCleanly(a);
+
+  // Basic auth with the password from a file.
+  const pwFile = join(r.dir, 'password');
+  await writeFile(pwFile, 's3cret\n');
+  accepted = `Basic ${Buffer.from('shipper:s3cret').toString('base64')}`;
+  const b = await r.start({
+    LOGFERRY_SINK: 'loki',
+    LOGFERRY_ENDPOINT: loki.url,
+    LOGFERRY_BASIC_AUTH_USER: 'shipper',
+    LOGFERRY_BASIC_AUTH_PASSWORD_FILE: pwFile,
+  });
+  const third = tokens('basic', 5);
+  await appendFile(r.logFile, `${third.join('\n')}\n`);
+  await waitFor(() => loki.entries.some((e) => e.line === third[4]), { what: 'lines with basic auth' });
+  assert.ok(!b.stdout.includes('s3cret'), 'the password was logged');
+  await stopCleanly(b);
+});
