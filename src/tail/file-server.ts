@@ -111,18 +111,17 @@ export class FileServer {
     // Not before start() is done (it drains the queue then): a worker that ends at once would stay set.
     if (this.running) this.pathWorker ??= this.drainPaths();
     // The watcher drops change events that follow one within 50 ms (chokidar's throttle), so the last
-    // write of a burst may bring no event: look once more shortly after every event.
-    if (!this.trailing.has(path)) {
-      this.trailing.set(
-        path,
-        setTimeout(() => {
-          this.trailing.delete(path);
-          if (this.draining) return;
-          this.pathQueue.add(path);
-          if (this.running) this.pathWorker ??= this.drainPaths();
-        }, TRAILING_CHECK_MS),
-      );
-    }
+    // writes of a burst may bring no event: look once more a little after the last event.
+    clearTimeout(this.trailing.get(path));
+    this.trailing.set(
+      path,
+      setTimeout(() => {
+        this.trailing.delete(path);
+        if (this.draining) return;
+        this.pathQueue.add(path);
+        if (this.running) this.pathWorker ??= this.drainPaths();
+      }, TRAILING_CHECK_MS),
+    );
   }
 
   private async drainPaths(): Promise<void> {
@@ -402,6 +401,10 @@ export class FileServer {
       t.restartAtZero();
       this.chargePending(t);
       this.readable.add(t);
+      return;
+    }
+    if (size > t.readOffset) {
+      this.readable.add(t); // written between the read and the stat
       return;
     }
     t.atEof = true;
