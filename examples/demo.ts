@@ -15,12 +15,17 @@ const collector = await startExampleCollector({
 const stopApp = startSampleApp(logs);
 const agent = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', import.meta.url))], {
   stdio: ['ignore', 'inherit', 'inherit'],
+  // Its own process group: Ctrl-C reaches the demo only, which then stops the agent with one SIGTERM
+  // (a second signal would make the agent skip its shutdown flush).
+  detached: true,
   env: {
     ...process.env,
     LOGFERRY_PATHS: `${logs}/*.log`,
     LOGFERRY_ENDPOINT: `${collector.url}/ingest`,
     LOGFERRY_STATE_DIR: `${root}state`,
     LOGFERRY_LABELS: 'app=demo,env=local',
+    // A record starts at a line with a timestamp: the stack trace after an ERROR line joins its record.
+    LOGFERRY_MULTILINE: 'timestamp',
     LOGFERRY_HTTP_PORT: '0',
     LOGFERRY_LOG_LEVEL: process.env.LOGFERRY_LOG_LEVEL ?? 'warn',
   },

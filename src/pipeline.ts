@@ -50,7 +50,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     const labels = { ...cfg.podLabels, ...cfg.labels };
     this.encoder = new NdjsonEncoder(labels);
     const noisy = new RateLimitedLog(log);
-    this.sink = createSink(cfg, VERSION);
+    this.sink = createSink(cfg, VERSION, labels);
     this.sender = new Sender(
       {
         endpoint: cfg.endpoint,
@@ -91,7 +91,11 @@ export class Pipeline implements TailOutput, MetricsSource {
               const record = logRecord(src.path, rec);
               this.batcher.addRecord(
                 record,
-                rec.bytes + src.path.length + RECORD_OVERHEAD_BYTES,
+                // The record keeps its message and its parsed fields: count both.
+                rec.bytes +
+                  (rec.fields === null ? 0 : (rec.fieldsJson?.length ?? rec.bytes)) +
+                  src.path.length +
+                  RECORD_OVERHEAD_BYTES,
                 tracker,
                 ack,
               );
@@ -107,6 +111,7 @@ export class Pipeline implements TailOutput, MetricsSource {
       {
         paths: cfg.paths,
         exclude: cfg.exclude,
+        stateDir: cfg.stateDir,
         rescanIntervalMs: cfg.rescanIntervalMs,
         isKnown: (p) => this.files.follows(p),
       },
@@ -140,6 +145,10 @@ export class Pipeline implements TailOutput, MetricsSource {
     const extra = rawBytes - text.length;
     this.batcher.add(record, extra > 0 ? record.length + extra : record.length, from.ack, next);
     from.linesRead++;
+  }
+
+  drained(): boolean {
+    return this.batcher.idle && this.sender.pending === 0;
   }
 
   flush(): void {

@@ -118,6 +118,11 @@ export class Batcher {
     return this.records > 0 ? this.firstAt : null;
   }
 
+  /** No record open and no batch being compressed. */
+  get idle(): boolean {
+    return this.records === 0 && this.sealing === 0;
+  }
+
   get openRecords(): number {
     return this.records;
   }
@@ -162,15 +167,19 @@ export class Batcher {
     }
     // Compression runs on libuv's thread pool, off the main thread; batches stay in order.
     this.sealing++;
-    const ready = gzip(body, { level: GZIP_LEVEL }).then((wire) => {
-      batch.wire = wire;
-      batch.compressed = true;
-      batch.body = null;
-      this.budget.take(wire.length);
-      this.budget.release(batch.charged - batch.itemBytes);
-      batch.charged = wire.length + batch.itemBytes;
-      return batch;
-    });
+    const ready = gzip(body, { level: GZIP_LEVEL }).then(
+      (wire) => {
+        batch.wire = wire;
+        batch.compressed = true;
+        batch.body = null;
+        this.budget.take(wire.length);
+        this.budget.release(batch.charged - batch.itemBytes);
+        batch.charged = wire.length + batch.itemBytes;
+        return batch;
+      },
+      // Compression failed (out of memory, say): the batch goes uncompressed rather than never.
+      () => batch,
+    );
     this.chain = this.chain.then(() =>
       ready.then((b) => {
         this.consumer.send(b);

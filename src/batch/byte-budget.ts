@@ -15,17 +15,18 @@ export class ByteBudget {
     this.used += bytes;
   }
 
+  /** Waiters are woken on every release, full or not: they decide (see FileServer's read loop). */
   release(bytes: number): void {
     this.used -= bytes;
     if (this.used < 0) this.used = 0;
-    if (!this.full && this.waiters.length > 0) {
+    if (this.waiters.length > 0) {
       const ws = this.waiters;
       this.waiters = [];
       for (const w of ws) w();
     }
   }
 
-  /** Resolves once there is room again. */
+  /** Resolves at the next release (at once when there is room). */
   whenAvailable(): Promise<void> {
     if (!this.full) return Promise.resolve();
     return new Promise((resolve) => this.waiters.push(resolve));

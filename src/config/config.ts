@@ -54,33 +54,45 @@ const oneOf = <T extends readonly [string, ...string[]]>(values: T, def: T[numbe
       return v as T[number];
     });
 
-const labels = z
-  .string()
-  .default('')
-  .transform((s, ctx) => {
-    const out: Record<string, string> = {};
-    for (const part of s.split(',')) {
-      if (part.trim() === '') continue;
-      const eq = part.indexOf('=');
-      const key = eq > 0 ? part.slice(0, eq).trim() : '';
-      if (!/^[A-Za-z_][A-Za-z0-9_.-]*$/.test(key)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected key=value pairs separated by commas, got ${JSON.stringify(part)}`,
-        });
-        return z.NEVER;
+/**
+ * A `key=value,key2=value2` list → a record (empty parts skipped, keys and values trimmed); the first bad
+ * part is reported and nothing is returned.
+ */
+const pairList = (o: {
+  /** What a key must match. */
+  key: RegExp;
+  /** The message for a part without a valid key (`key` is '' and `hasEq` false when the part has no `=`). */
+  badKey: (part: string, key: string, hasEq: boolean) => string;
+  /** The message for a valid key that may not be used, or undefined. */
+  forbidden: (key: string) => string | undefined;
+  /** The key as stored (default: as given). */
+  storeAs?: (key: string) => string;
+}) =>
+  z
+    .string()
+    .default('')
+    .transform((s, ctx) => {
+      const out: Record<string, string> = {};
+      for (const part of s.split(',')) {
+        if (part.trim() === '') continue;
+        const eq = part.indexOf('=');
+        const key = eq > 0 ? part.slice(0, eq).trim() : '';
+        const problem = o.key.test(key) ? o.forbidden(key) : o.badKey(part, key, eq > 0);
+        if (problem !== undefined) {
+          ctx.addIssue({ code: 'custom', message: problem });
+          return z.NEVER;
+        }
+        out[o.storeAs ? o.storeAs(key) : key] = part.slice(eq + 1).trim();
       }
-      if (RESERVED_FIELDS.has(key)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `label ${JSON.stringify(key)} would overwrite a record field`,
-        });
-        return z.NEVER;
-      }
-      out[key] = part.slice(eq + 1).trim();
-    }
-    return out;
-  });
+      return out;
+    });
+
+const labels = pairList({
+  key: /^[A-Za-z_][A-Za-z0-9_.-]*$/,
+  badKey: (part) => `expected key=value pairs separated by commas, got ${JSON.stringify(part)}`,
+  forbidden: (key) =>
+    RESERVED_FIELDS.has(key) ? `label ${JSON.stringify(key)} would overwrite a record field` : undefined,
+});
 
 const bool = (def: boolean) =>
   z
@@ -106,33 +118,18 @@ const filePath = z
   .refine((s) => s === '' || s.startsWith('/'), { message: 'must be an absolute path' });
 
 /** Extra request headers, `Name=value,Name2=value2`. */
-const headers = z
-  .string()
-  .default('')
-  .transform((s, ctx) => {
-    const out: Record<string, string> = {};
-    for (const part of s.split(',')) {
-      if (part.trim() === '') continue;
-      const eq = part.indexOf('=');
-      const name = eq > 0 ? part.slice(0, eq).trim() : '';
-      if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) {
-        ctx.addIssue({
-          code: 'custom',
-          message: `expected Header-Name=value pairs separated by commas, got a part without a valid header name${eq > 0 ? ` (${JSON.stringify(name)})` : ''}`,
-        });
-        return z.NEVER;
-      }
-      const lower = name.toLowerCase();
-      if (
-        ['content-type', 'content-encoding', 'content-length', 'host', 'transfer-encoding'].includes(lower)
-      ) {
-        ctx.addIssue({ code: 'custom', message: `header ${JSON.stringify(name)} is set by logferry itself` });
-        return z.NEVER;
-      }
-      out[lower] = part.slice(eq + 1).trim();
-    }
-    return out;
-  });
+const headers = pairList({
+  key: /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/,
+  badKey: (_part, name, hasEq) =>
+    `expected Header-Name=value pairs separated by commas, got a part without a valid header name${hasEq ? ` (${JSON.stringify(name)})` : ''}`,
+  forbidden: (name) =>
+    ['content-type', 'content-encoding', 'content-length', 'host', 'transfer-encoding'].includes(
+      name.toLowerCase(),
+    )
+      ? `header ${JSON.stringify(name)} is set by logferry itself`
+      : undefined,
+  storeAs: (name) => name.toLowerCase(),
+});
 
 /** Record fields a label may not shadow. */
 export const RESERVED_FIELDS = new Set([

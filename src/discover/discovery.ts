@@ -1,6 +1,6 @@
 // chokidar + picomatch → "something happened at this path" for every file the globs select, minus excludes.
 import { readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import picomatch from 'picomatch';
 import type { Logger } from 'pino';
@@ -13,6 +13,8 @@ export interface DiscoveryOptions {
   exclude: string[];
   /** Full re-walk of the roots, a safety net for missed events. */
   rescanIntervalMs: number;
+  /** The agent's state directory: nothing below it is followed. */
+  stateDir?: string;
   /** A path already followed: a rescan need not report it every time. */
   isKnown?: (path: string) => boolean;
   /** How often a root directory that does not exist yet is looked for. */
@@ -59,7 +61,9 @@ export class Discovery {
     // Excludes without a slash ("*.gz") match the file name, as users of Fluent Bit and Vector expect.
     const exclude =
       opts.exclude.length > 0 ? picomatch(opts.exclude, { dot: true, basename: true }) : () => false;
-    this.matches = (p) => include(p) && !exclude(p);
+    // The agent's own state (checkpoints, dead letters) is never a log to ship, whatever the globs say.
+    const own = opts.stateDir === undefined ? null : `${resolve(opts.stateDir)}/`;
+    this.matches = (p) => include(p) && !exclude(p) && (own === null || !p.startsWith(own));
   }
 
   /** Start watching; resolves with every matching file that exists now. */

@@ -50,10 +50,11 @@ export class LineFramer {
   push(buf: Buffer, end: number): void {
     const base = this.position;
     const max = this.maxLineBytes;
+    // Search only the bytes pushed: past `end`, a reused buffer holds stale bytes (one view per read).
+    const view = end === buf.length ? buf : buf.subarray(0, end);
     let pos = 0;
     while (pos < end) {
-      let nl = buf.indexOf(LF, pos);
-      if (nl >= end) nl = -1;
+      const nl = view.indexOf(LF, pos);
       const stop = nl === -1 ? end : nl;
       // Bytes [pos, stop) continue the current line: cut it while it is longer than the limit.
       while (this.pendingLen + (stop - pos) > max) {

@@ -116,9 +116,12 @@ export class Sender {
       const batch = this.queue.shift()!;
       this.inFlight++;
       this.deliver(batch)
-        .catch((err) =>
-          this.log.error({ err, code: 'LOGFERRY_SEND_INTERNAL' }, 'batch delivery failed unexpectedly'),
-        )
+        .catch((err) => {
+          // Stopping aborts waits; the batch stays behind the checkpoint for the next start.
+          if (!this.stopping.signal.aborted) {
+            this.log.error({ err, code: 'LOGFERRY_SEND_INTERNAL' }, 'batch delivery failed unexpectedly');
+          }
+        })
         .finally(() => {
           this.inFlight--;
           this.pump();
@@ -126,6 +129,9 @@ export class Sender {
             const ws = this.idleWaiters;
             this.idleWaiters = [];
             for (const w of ws) w();
+            // finish() released the budget while this batch still counted as pending: a read loop woken
+            // then saw the sender busy and waits again. Nothing is pending now; let it look again.
+            this.budget.wakeAll();
           }
         });
     }
@@ -184,10 +190,13 @@ export class Sender {
           this.stats.recordsSent += current.records;
           this.stats.bytesSent += current.wire.length;
           this.stats.droppedByCollector += current.records;
+          // We cannot tell which entries were refused: the whole batch goes to the dead-letter file
+          // (entries the collector did store appear there too), so nothing passes the checkpoint unseen.
+          await this.reject(current, null, status, reason ? `${verdict.reason}: ${reason}` : verdict.reason);
           this.noisy.warn(
             'collector-dropped',
             { code: 'LOGFERRY_COLLECTOR_DROPPED', status, reason: verdict.reason, records: current.records },
-            'collector stored a batch except entries it refuses for good; those are not retried',
+            'collector stored a batch except entries it refuses for good; the batch was dead-lettered, not retried',
           );
           this.finish(current);
           return;
@@ -255,10 +264,17 @@ export class Sender {
         break;
       case 'dropped':
         this.stats.droppedByCollector += acc.count;
+        // Which records were dropped is not said: the batch is dead-lettered whole, then finished.
+        await this.reject(
+          batch,
+          null,
+          'status' in res.outcome ? res.outcome.status : 200,
+          `collector dropped ${acc.count} records: ${acc.reason}`,
+        );
         this.noisy.warn(
           'collector-dropped',
           { code: 'LOGFERRY_COLLECTOR_DROPPED', records: acc.count, reason: acc.reason },
-          'collector accepted a batch but dropped some of its records; they are not retried',
+          'collector accepted a batch but dropped some of its records; the batch was dead-lettered, not retried',
         );
         break;
       case 'ack': {
@@ -376,7 +392,7 @@ export class Sender {
       const body = batch.items
         ? recordsNdjson(batch.items, this.opts.labels ?? {})
         : await this.plainBody(batch);
-      n = await this.deadLetter.write(body, status, reason);
+      n = await this.deadLetterWrite(body, status, reason);
     } else {
       // One write per distinct (item status, reason).
       const groups = new Map<string, { status: number; reason: string; records: LogRecord[] }>();
@@ -389,15 +405,30 @@ export class Sender {
         groups.set(key, g);
       }
       for (const g of groups.values()) {
-        n += await this.deadLetter.write(
-          recordsNdjson(g.records, this.opts.labels ?? {}),
-          g.status,
-          g.reason,
-        );
+        n += await this.deadLetterWrite(recordsNdjson(g.records, this.opts.labels ?? {}), g.status, g.reason);
       }
     }
     this.stats.deadLettered += n;
     return n;
+  }
+
+  /**
+   * Write to the dead-letter file until it works (a full disk, say): the checkpoint must not move past
+   * these records before they are on disk. Stopping aborts the wait; the batch stays behind the checkpoint.
+   */
+  private async deadLetterWrite(body: Buffer, status: number, reason: string): Promise<number> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.deadLetter.write(body, status, reason);
+      } catch (err) {
+        this.noisy.warn(
+          'dead-letter-write',
+          { code: 'LOGFERRY_DEAD_LETTER_WRITE', file: this.deadLetter.file, reason: (err as Error).message },
+          'cannot write the dead-letter file; retrying (the checkpoint waits for it)',
+        );
+        await delay(backoff(attempt, this.opts), undefined, { signal: this.stopping.signal });
+      }
+    }
   }
 
   /** A batch of some of `parent`'s records, encoded (and compressed) like it; `parent` holds the records. */

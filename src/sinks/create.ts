@@ -6,30 +6,31 @@ import { OtlpSink } from './otlp.js';
 import type { Sink } from './sink.js';
 import { SplunkSink } from './splunk.js';
 
-export function createSink(cfg: Config, version: string): Sink | null {
+/** `labels`: the static labels merged with the Kubernetes ones (the pipeline merges them once). */
+export function createSink(cfg: Config, version: string, labels: Record<string, string>): Sink | null {
   switch (cfg.sink) {
     case 'ndjson':
       return null;
     case 'loki':
       return new LokiSink({
         endpoint: cfg.endpoint,
-        labels: cfg.labels,
+        labels,
         tenant: cfg.lokiTenant,
         structuredMetadata: cfg.lokiStructuredMetadata,
       });
     case 'elasticsearch':
-      return new ElasticsearchSink({ endpoint: cfg.endpoint, labels: cfg.labels, index: cfg.esIndex });
+      return new ElasticsearchSink({ endpoint: cfg.endpoint, labels, index: cfg.esIndex });
     case 'otlp':
       return new OtlpSink({
         endpoint: cfg.endpoint,
-        labels: cfg.labels,
+        labels,
         encoding: cfg.otlpEncoding,
         version,
       });
     case 'splunk':
       return new SplunkSink({
         endpoint: cfg.endpoint,
-        labels: cfg.labels,
+        labels,
         ack: cfg.splunkAck,
         ackTimeoutMs: cfg.splunkAckTimeoutMs,
         index: cfg.splunkIndex,

@@ -38,6 +38,8 @@ export interface FileServerOptions {
 /** The stage after the tailers: lines go in; `flush` seals what is open (a file finished). */
 export interface TailOutput extends LineOutput {
   flush(): void;
+  /** Nothing is batched, compressing, queued or in flight: no release of the budget is coming. */
+  drained(): boolean;
 }
 
 export class FileServer {
@@ -62,7 +64,7 @@ export class FileServer {
 
   /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
   get stalledMs(): number {
-    if (!this.running || this.readable.size === 0 || this.budget.full) return 0;
+    if (!this.running || this.readable.size === 0 || (this.budget.full && !this.out.drained())) return 0;
     return Date.now() - this.lastReadAt;
   }
   bytesRead = 0;
@@ -343,7 +345,9 @@ export class FileServer {
 
   private async loop(): Promise<void> {
     while (this.running) {
-      if (this.budget.full) {
+      // A full budget pauses reading, unless nothing downstream holds any of it: then it is all partial
+      // lines (or records waiting for their next line), and only reading on can free it.
+      if (this.budget.full && !this.out.drained()) {
         await this.budget.whenAvailable();
         continue;
       }
@@ -491,7 +495,8 @@ export class FileServer {
 
   /** Persist the acknowledged offsets of every changed file. */
   async checkpoint(): Promise<void> {
-    while (this.checkpointing) await this.checkpointing;
+    // A failed earlier write was logged; it must not stop this one (the shutdown checkpoint above all).
+    while (this.checkpointing) await this.checkpointing.catch(() => {});
     this.checkpointing = this.writeCheckpoint();
     try {
       await this.checkpointing;
@@ -505,9 +510,13 @@ export class FileServer {
     this.finished.clear();
     for (const t of this.tailers.values()) {
       if (!t.dirty || t.idPrefix === '') continue;
-      const entry = await this.entryFor(t).catch(() => null);
-      if (entry === null) continue;
+      // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
       t.dirty = false;
+      const entry = await this.entryFor(t).catch(() => null);
+      if (entry === null) {
+        t.dirty = true;
+        continue;
+      }
       this.store.set(entry);
     }
     try {

@@ -32,7 +32,7 @@ interface SlimCollector {
   url: string;
   /** While true every request is answered 503 (the collector is "down"). */
   down: boolean;
-  /** One byte per sequence number: 1 once a record carrying it was accepted. */
+  /** One byte per sequence number: how many records carrying it were accepted (saturates at 255). */
   seen: Uint8Array;
   unique: number;
   duplicates: number;
@@ -104,10 +104,10 @@ async function startSlimCollector(
           if (c.malformed.length < 5) c.malformed.push(line.slice(0, 300));
           continue;
         }
-        if (c.seen[seq] === 0) {
-          c.seen[seq] = 1;
-          c.unique++;
-        } else c.duplicates++;
+        // At least once: a line may arrive more than once (a retry of a request that was in fact stored).
+        if (c.seen[seq] === 0) c.unique++;
+        else c.duplicates++;
+        if (c.seen[seq]! < 255) c.seen[seq]!++;
       }
       c.accepted++;
       res.writeHead(200, { 'content-type': 'application/json' });
@@ -287,7 +287,11 @@ async function runScenario(
   assert.deepEqual(c.malformed, [], 'every record carries its line intact, with its file and offset');
   assert.equal(a.exitCode, null, `agent exited while catching up: ${a.stderr}`);
   assert.equal(c.unique, totalLines, 'every sequence number arrived');
-  assert.ok(c.seen.every((x) => x === 1));
+  // At least once, not exactly once: duplicates are allowed by the contract (counted and reported below).
+  assert.ok(
+    c.seen.every((x) => x >= 1),
+    'a sequence number never arrived',
+  );
 
   const r: RunResult = {
     backlogBytes,

@@ -3,10 +3,10 @@
 // Every line carries a unique token; each test asserts that no line is lost and the agent stays healthy.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readFile, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
 import { type Collector, type ReceivedRecord, startCollector } from '../helpers/collector.js';
@@ -444,4 +444,93 @@ test('compression: gzip by default, none with LOGFERRY_COMPRESSION=none; both de
     );
     await expectHealthy(a, r.port);
   }
+});
+
+/** The checkpointed offset of `file`, or -1 (no checkpoint file yet, or no entry for it). */
+async function checkpointOf(stateDir: string, file: string): Promise<number> {
+  try {
+    const cp = JSON.parse(await readFile(join(stateDir, 'checkpoints.json'), 'utf8')) as {
+      files: { path: string; offset: number }[];
+    };
+    return cp.files.find((f) => f.path === file)?.offset ?? -1;
+  } catch {
+    return -1;
+  }
+}
+
+test('dead-letter file not writable: the checkpoint waits at the refused line while later lines ship; once writable, it is written and the checkpoint catches up', async (t) => {
+  const r = await rig(t);
+  // A directory where the dead-letter file goes: every write fails (EISDIR) until it is removed.
+  const deadLetterPath = join(r.stateDir, 'dead-letter.ndjson');
+  await mkdir(deadLetterPath, { recursive: true });
+  const POISON = `poison-${randomUUID()}`;
+  let refusals = 0;
+  r.c.fault = (_req, recs) => {
+    if (!recs.some((x) => x.message.includes(POISON))) return undefined;
+    refusals++;
+    return { status: 400, headers: { 'content-type': 'text/plain' }, body: 'bad record xyz' };
+  };
+  const before = tokens('dlw-before', 10);
+  const after = tokens('dlw-after', 10);
+  await writeLines(r.logFile, [...before, POISON, ...after]);
+  const poisonOffset = Buffer.byteLength(before.map((l) => `${l}\n`).join(''));
+  // One record per request: the poison line is refused alone.
+  const a = await r.start({ LOGFERRY_BATCH_MAX_RECORDS: '1' });
+
+  await expectDelivered(r.c, [...before, ...after], 'lines around the refused one');
+  await waitFor(() => a.logs().some((l) => l.code === 'LOGFERRY_DEAD_LETTER_WRITE'), {
+    what: 'the failed dead-letter write to be logged',
+  });
+  await waitFor(async () => (await checkpointOf(r.stateDir, r.logFile)) === poisonOffset, {
+    what: 'the checkpoint up to the refused line',
+  });
+  // Lines written now still ship...
+  const later = tokens('dlw-later', 10);
+  await writeLines(r.logFile, later);
+  await expectDelivered(r.c, later, 'lines written while the dead-letter file is not writable');
+  // ...and a checkpoint is written after their acknowledgement (another file's, used as a clock): the
+  // refused line's file is still held at the refused line.
+  const clockFile = join(dirname(r.logFile), 'clock.log');
+  await writeLines(clockFile, tokens('dlw-clock', 1));
+  const clockSize = (await stat(clockFile)).size;
+  await waitFor(async () => (await checkpointOf(r.stateDir, clockFile)) === clockSize, {
+    what: 'a checkpoint written after the later lines were acknowledged',
+  });
+  assert.equal(
+    await checkpointOf(r.stateDir, r.logFile),
+    poisonOffset,
+    'the checkpoint moved past a refused line that is in no dead-letter file',
+  );
+  assert.equal(refusals, 1, `the refused request was sent ${refusals} times`);
+  const failures = a.logs().filter((l) => l.code === 'LOGFERRY_DEAD_LETTER_WRITE');
+  assert.equal(failures.length, 1, 'failed dead-letter writes are logged once per window, not per attempt');
+  assert.equal(failures[0]!.file, deadLetterPath);
+  assert.equal(
+    a.logs().some((l) => l.code === 'LOGFERRY_DEAD_LETTER'),
+    false,
+    'dead-lettering was reported before it was written',
+  );
+
+  // Writable again: the record is written, and the checkpoint catches up to the end of the file.
+  await rm(deadLetterPath, { recursive: true });
+  const size = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOf(r.stateDir, r.logFile)) === size, {
+    what: 'the checkpoint at the end of the file once the dead-letter file was written',
+  });
+  const dead = await readDeadLetter(r.stateDir);
+  assert.deepEqual(
+    dead.map((d) => d.record.message),
+    [POISON],
+  );
+  assert.equal(dead[0]!.status, 400);
+  assert.match(dead[0]!.reason, /bad record xyz/);
+  assert.equal(dead[0]!.record.offset, poisonOffset);
+  assert.ok(
+    a.logs().some((l) => l.code === 'LOGFERRY_DEAD_LETTER' && l.status === 400),
+    'dead-lettering was not logged',
+  );
+  assert.equal(refusals, 1, 'the refused request was re-sent');
+  await expectHealthy(a, r.port); // also: no LOGFERRY_SEND_INTERNAL
+  a.kill('SIGTERM');
+  assert.equal(await a.exited, 0, `agent did not stop cleanly: ${a.stdout.slice(-2000)}`);
 });

@@ -7,16 +7,8 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
 import { type Collector, startCollector } from '../helpers/collector.js';
+import { FAST_ENV } from '../helpers/fast-env.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const SMALL = {
-  LOGFERRY_FLUSH_INTERVAL_MS: '50',
-  LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-  LOGFERRY_ROTATE_WAIT_MS: '300',
-  LOGFERRY_POLL_INTERVAL_MS: '50',
-  LOGFERRY_RETRY_INITIAL_MS: '20',
-  LOGFERRY_RETRY_MAX_MS: '200',
-};
 
 type Rec = Record<string, unknown> & { message: string; offset: number; id: string };
 
@@ -29,7 +21,7 @@ async function setup(t: { after(fn: () => Promise<void>): void }): Promise<{ dir
 }
 
 function agent(t: { after(fn: () => Promise<void>): void }, env: Record<string, string>): Agent {
-  const a = startAgent({ ...SMALL, ...env });
+  const a = startAgent({ ...FAST_ENV, ...env });
   t.after(async () => {
     a.kill('SIGKILL');
     await a.exited;

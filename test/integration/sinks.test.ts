@@ -60,6 +60,12 @@ async function rig(t: TestContext, closers: (() => Promise<void>)[]): Promise<Ri
   };
 }
 
+/** The lines of a Loki push request, in the order sent. */
+function lokiLines(body: unknown): string[] {
+  const doc = body as { streams?: { values?: [string, string, unknown?][] }[] };
+  return (doc.streams ?? []).flatMap((s) => (s.values ?? []).map((v) => v[1]));
+}
+
 function tokens(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${i}-${randomUUID()}`);
 }
@@ -93,7 +99,7 @@ async function stopCleanly(a: Agent): Promise<void> {
   assert.equal(await a.exited, 0, `agent did not stop cleanly: ${a.stdout.slice(-2000)}${a.stderr}`);
 }
 
-test('loki: streams by labels, tenant, structured metadata, strict per-stream order; 429 retried, out-of-order 400 does not block', async (t) => {
+test('loki: streams by labels, tenant, structured metadata, strict per-stream order; 429 retried, out-of-order 400 dead-lettered and does not block', async (t) => {
   const loki = await startLoki();
   const r = await rig(t, [() => loki.close()]);
   // Two equal lines in a row: Loki would drop the second as a duplicate if they had the same timestamp.
@@ -135,18 +141,49 @@ test('loki: streams by labels, tenant, structured metadata, strict per-stream or
     'gzip is the default',
   );
 
-  // Loki answers 400 "entry out of order" for a batch: not retried, and the lines behind it still ship.
-  let refused = 0;
-  loki.fault = () =>
-    refused++ === 0
-      ? { status: 400, body: "entry with timestamp 1 ignored, reason: 'entry out of order'" }
-      : undefined;
+  // Loki answers 400 "entry out of order" for a batch: not retried; Loki does not say which entries it
+  // refused, so the whole batch is dead-lettered, the checkpoint moves past it and the lines behind it ship.
+  // The refused request is recognised by its lines (the refused lines may span more than one request).
+  let refusedBatch: string[] | null = null;
+  let resent = 0;
+  loki.fault = (body) => {
+    const sent = lokiLines(body);
+    if (refusedBatch === null) {
+      refusedBatch = sent;
+      return { status: 400, body: "entry with timestamp 1 ignored, reason: 'entry out of order'" };
+    }
+    if (sent.some((l) => refusedBatch!.includes(l))) resent++;
+    return undefined;
+  };
   const refusedLines = tokens('refused', 5);
   await appendFile(r.logFile, `${refusedLines.join('\n')}\n`);
   await waitFor(async () => (await checkpointOffset(r)) === (await stat(r.logFile)).size, {
     what: 'checkpoint past the refused batch',
   });
-  assert.equal(refused, 1, 'the refused batch was re-sent');
+  const refusedSent: string[] = refusedBatch ?? [];
+  assert.ok(refusedSent.length > 0, 'no request was refused');
+  assert.ok(
+    refusedSent.every((l) => refusedLines.includes(l)),
+    `the refused request held other lines: ${refusedSent.join(', ')}`,
+  );
+  assert.equal(resent, 0, 'the refused batch was re-sent');
+  const dl = await deadLetters(r);
+  assert.deepEqual(
+    dl.map((d) => d.record.message),
+    refusedSent,
+    'the refused batch is in the dead-letter file, whole',
+  );
+  for (const d of dl) {
+    assert.equal(d.status, 400);
+    assert.match(d.reason, /out of order/);
+  }
+  // Refused lines that were in a later request (if any) were stored.
+  const stored = new Set(loki.entries.map((e) => e.line));
+  assert.deepEqual(
+    refusedLines.filter((l) => !refusedSent.includes(l) && !stored.has(l)),
+    [],
+    'refused lines outside the refused request were lost',
+  );
   const more = tokens('after', 30);
   await appendFile(r.logFile, `${more.join('\n')}\n`);
   await waitFor(() => loki.entries.some((e) => e.line === more.at(-1)), {
@@ -160,7 +197,43 @@ test('loki: streams by labels, tenant, structured metadata, strict per-stream or
     a.logs().some((l) => l.code === 'LOGFERRY_COLLECTOR_DROPPED'),
     'the dropped entries were not reported',
   );
-  assert.deepEqual(await deadLetters(r), [], 'out-of-order entries are not dead-lettered');
+  assert.equal(
+    (await deadLetters(r)).length,
+    refusedSent.length,
+    'lines after the refused batch were dead-lettered',
+  );
+  await stopCleanly(a);
+});
+
+test('loki: Kubernetes Downward API variables become stream labels, under the static labels (which win)', async (t) => {
+  const loki = await startLoki();
+  const r = await rig(t, [() => loki.close()]);
+  const lines = tokens('k8s', 20);
+  await writeFile(r.logFile, `${lines.join('\n')}\n`);
+  const a = await r.start({
+    LOGFERRY_SINK: 'loki',
+    LOGFERRY_ENDPOINT: loki.url,
+    LOGFERRY_LABELS: 'app=shop,container=from-static',
+    POD_NAME: 'web-7d4f9-x2k8q',
+    POD_NAMESPACE: 'payments',
+    MY_NODE_NAME: 'node-3',
+    CONTAINER_NAME: 'app',
+  });
+  await waitFor(() => loki.entries.length >= lines.length, { what: 'all lines in Loki' });
+  assert.deepEqual(loki.violations, []);
+  assert.deepEqual(
+    loki.entries.map((e) => e.line),
+    lines,
+  );
+  for (const e of loki.entries) {
+    assert.deepEqual(e.stream, {
+      app: 'shop',
+      pod: 'web-7d4f9-x2k8q',
+      namespace: 'payments',
+      node: 'node-3',
+      container: 'from-static',
+    });
+  }
   await stopCleanly(a);
 });
 
@@ -252,16 +325,20 @@ test('elasticsearch: create + _id pairs; per-item 429 retried alone, mapping err
 });
 
 for (const encoding of ['protobuf', 'json'] as const) {
-  test(`otlp (${encoding}): decoded with the generated OTLP classes; k8s resource attributes; 503 retried, partial success reported`, async (t) => {
+  test(`otlp (${encoding}): decoded with the generated OTLP classes; k8s resource attributes; 503 retried, partial success reported and dead-lettered`, async (t) => {
     const otlp = await startOtlp();
     const r = await rig(t, [() => otlp.close()]);
     const lines = [...tokens(`otlp-${encoding}`, 80), 'ünïcødé ✓ line'];
     await writeFile(r.logFile, `${lines.join('\n')}\n`);
     let calls = 0;
-    otlp.fault = () => {
+    let partial: string[] = [];
+    otlp.fault = (_req, decoded) => {
       calls++;
       if (calls === 1) return { status: 503, headers: { 'retry-after': '0' }, body: '' };
-      if (calls === 2) return { rejected: 1, message: 'one record over the size limit' };
+      if (calls === 2) {
+        partial = otlpRecords([decoded]).map((x) => x.body);
+        return { rejected: 1, message: 'one record over the size limit' };
+      }
       return undefined;
     };
     const a = await r.start({
@@ -311,6 +388,19 @@ for (const encoding of ['protobuf', 'json'] as const) {
         ),
       'partial success not reported',
     );
+    // Which record was rejected is not said: the batch answered with partial success is dead-lettered whole
+    // (its records were stored too), and the checkpoint moved past it (above).
+    assert.ok(partial.length > 0, 'no request was answered with partial success');
+    const dl = await deadLetters(r);
+    assert.deepEqual(
+      dl.map((d) => d.record.message),
+      partial,
+      'the partially accepted batch is not in the dead-letter file, whole',
+    );
+    for (const d of dl) {
+      assert.equal(d.status, 200);
+      assert.match(d.reason, /one record over the size limit/);
+    }
     assert.ok(
       a.logs().some((l) => l.code === 'LOGFERRY_SEND_RETRY' && l.reason === 'HTTP 503'),
       '503 not retried',

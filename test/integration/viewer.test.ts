@@ -15,6 +15,7 @@ import {
 } from '../../examples/collector/server.js';
 import { startSampleApp } from '../../examples/sample-app.js';
 import { agentStarted, startAgent, tempDir } from '../helpers/agent.js';
+import { FAST_ENV } from '../helpers/fast-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -28,15 +29,6 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
-
-const SMALL = {
-  LOGFERRY_FLUSH_INTERVAL_MS: '50',
-  LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-  LOGFERRY_ROTATE_WAIT_MS: '300',
-  LOGFERRY_POLL_INTERVAL_MS: '50',
-  LOGFERRY_RETRY_INITIAL_MS: '20',
-  LOGFERRY_RETRY_MAX_MS: '200',
-};
 
 type Ctx = { after(fn: () => Promise<void>): void };
 
@@ -139,7 +131,7 @@ test('viewer shows what the agent shipped; text, level and label filters; live f
     LOGFERRY_ENDPOINT: `${collector.url}/ingest`,
     LOGFERRY_LABELS: 'app=demo',
     LOGFERRY_STATE_DIR: join(root, 'state'),
-    ...SMALL,
+    ...FAST_ENV,
   });
   defer(async () => {
     agent.kill('SIGKILL');

@@ -220,7 +220,9 @@ test('bad input: invalid UTF-8 replaced, overlong JSON not parsed but shipped, p
   const t0 = performance.now();
   feed(s2, src, deep);
   assert.equal(out2.records[0]!.parse_error, true);
-  assert.ok(performance.now() - t0 < 1000);
+  // Generous bound (busy CI machines; typically a few ms): it catches a stall, not a slow machine.
+  const deepMs = performance.now() - t0;
+  assert.ok(deepMs < 5000, `deep JSON handled in ${deepMs} ms`);
   // A cut line's pieces are shipped as they are (a piece of JSON is not a parse error).
   const [s3, out3] = stage({ parser: 'json' });
   const f = new LineFramer({ line: (t, b, o, n, c) => s3.line(src, t, b, o, n, c) }, 300, 0);

@@ -1,9 +1,21 @@
 // Loki sink: streams grouped by a bounded label set, Loki label names, structured metadata, strictly
 // increasing per-stream timestamps (within and across batches), the push path, and Loki's 400s.
 import assert from 'node:assert/strict';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { test } from 'node:test';
+import { pino } from 'pino';
+import type { Batch } from '../../src/batch/batch.js';
+import { ByteBudget } from '../../src/batch/byte-budget.js';
+import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
+import { DeadLetterFile } from '../../src/send/dead-letter.js';
+import { Sender } from '../../src/send/sender.js';
 import { LOKI_PATH, LokiSink, lokiLabelName } from '../../src/sinks/loki.js';
 import { type LogRecord, protocolPath } from '../../src/sinks/sink.js';
+import { RateLimitedLog } from '../../src/telemetry/rate-limited-log.js';
 
 const rec = (i: number, extra: Partial<LogRecord> = {}): LogRecord => ({
   message: `line ${i}`,
@@ -99,7 +111,7 @@ test('no labels at all: a job label (Loki needs one); structured metadata can be
   assert.equal(lokiLabelName('1abc'), '_1abc');
 });
 
-test("Loki's answers: out-of-order / too old 400 is 'dropped' (not retried, not dead-lettered); other 400s, 429, 5xx keep the base verdict", () => {
+test("Loki's answers: out-of-order / too old 400 is 'dropped' (not retried; the sender dead-letters the batch, below); other 400s, 429, 5xx keep the base verdict", () => {
   const s = sink();
   const reject = { kind: 'reject', reason: 'HTTP 400' } as const;
   for (const msg of [
@@ -114,4 +126,114 @@ test("Loki's answers: out-of-order / too old 400 is 'dropped' (not retried, not 
   const retry = { kind: 'retry', afterMs: 100, reason: 'HTTP 429' } as const;
   assert.deepEqual(s.judge(429, 'Ingestion rate limit exceeded', retry), retry);
   assert.equal(s.maxInFlight, 1, 'one request at a time keeps streams in order');
+});
+
+test('the sender with Loki: an out-of-order 400 dead-letters the whole batch (status 400), then the checkpoint moves past it; the next batch ships', async (t) => {
+  // A real HTTP server on 127.0.0.1 in Loki's place: the first push is answered like Loki refusing an entry.
+  const pushes: Push[] = [];
+  const server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (d: Buffer) => chunks.push(d));
+    req.on('end', () => {
+      pushes.push(decode(Buffer.concat(chunks)));
+      if (pushes.length === 1) {
+        res.writeHead(400, { 'content-type': 'text/plain' });
+        res.end(
+          'entry with timestamp 2026-11-25 ignored, reason: \'entry out of order\' for stream: {app="shop"}',
+        );
+        return;
+      }
+      res.writeHead(204);
+      res.end();
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const dir = await mkdtemp(join(tmpdir(), 'logferry-loki-'));
+  t.after(async () => {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    await rm(dir, { recursive: true, force: true });
+  });
+  const endpoint = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+  const logs: Record<string, unknown>[] = [];
+  const log = pino({ level: 'info' }, { write: (line: string) => logs.push(JSON.parse(line)) });
+  const lokiSink = new LokiSink({ endpoint, labels: { app: 'shop' }, tenant: '', structuredMetadata: true });
+  const budget = new ByteBudget(1 << 20);
+  const deadLetter = new DeadLetterFile(dir, 0);
+  const sender = new Sender(
+    {
+      endpoint,
+      maxInFlight: 1,
+      requestTimeoutMs: 5000,
+      userAgent: 'logferry-test',
+      initialMs: 20,
+      maxMs: 200,
+      retryAfterMaxMs: 1000,
+      sink: lokiSink,
+      labels: { app: 'shop' },
+    },
+    budget,
+    deadLetter,
+    log,
+    new RateLimitedLog(log),
+  );
+  t.after(() => sender.close());
+  let commits = 0;
+  const tracker = new AckTracker(0, () => commits++);
+  const batchOf = (records: LogRecord[]): Batch => {
+    const wire = lokiSink.encode(records);
+    const itemBytes = records.length * 100;
+    budget.take(wire.length + itemBytes);
+    return {
+      body: wire,
+      wire,
+      compressed: false,
+      records: records.length,
+      charged: wire.length + itemBytes,
+      segments: [{ tracker, segment: tracker.open(records.at(-1)!.offset + 10) }],
+      firstAt: Date.now(),
+      parent: null,
+      openParts: 0,
+      items: records,
+      itemBytes,
+    };
+  };
+
+  const refused = [0, 1, 2, 3, 4].map((i) => rec(i));
+  sender.send(batchOf(refused));
+  await sender.idle();
+  const dead = (await readFile(deadLetter.file, 'utf8'))
+    .split('\n')
+    .filter((l) => l)
+    .map((l) => JSON.parse(l) as { status: number; reason: string; record: LogRecord & { labels: unknown } });
+  assert.deepEqual(
+    dead.map((d) => d.record.id),
+    refused.map((r) => r.id),
+    'every record of the refused batch is dead-lettered',
+  );
+  for (const d of dead) {
+    assert.equal(d.status, 400);
+    assert.match(d.reason, /entry out of order/);
+    assert.equal(d.record.message, refused.find((r) => r.id === d.record.id)!.message);
+  }
+  assert.equal(pushes.length, 1, 'the refused batch was retried');
+  assert.equal(tracker.committed, 50, 'the checkpoint did not move past the dead-lettered batch');
+  assert.equal(budget.used, 0, 'the batch still holds budget');
+  assert.equal(sender.stats.droppedByCollector, 5);
+  assert.equal(sender.stats.deadLettered, 5);
+  assert.ok(logs.some((l) => l.code === 'LOGFERRY_COLLECTOR_DROPPED'));
+
+  // Shipping goes on: the next batch is pushed and acknowledged; nothing more is dead-lettered.
+  const next = [5, 6, 7].map((i) => rec(i));
+  sender.send(batchOf(next));
+  await sender.idle();
+  assert.equal(pushes.length, 2);
+  assert.deepEqual(
+    pushes[1]!.streams.flatMap((st) => st.values.map((v) => v[1])),
+    next.map((r) => r.message),
+  );
+  assert.equal(tracker.committed, 80);
+  assert.equal(commits, 2);
+  assert.equal(sender.stats.deadLettered, 5);
+  assert.equal((await readFile(deadLetter.file, 'utf8')).split('\n').filter((l) => l).length, 5);
 });
