@@ -1,6 +1,11 @@
 // The dead-letter file: records the collector refused for good, one NDJSON line each, with status and reason.
+// Writes are grouped by (status, reason) and retried until they are on disk.
 import { open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { setTimeout as delay } from 'node:timers/promises';
+import type { LogRecord } from '../sinks/sink.js';
+import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
+import { backoff, type RetryOptions } from './retry-policy.js';
 
 export class DeadLetterFile {
   readonly file: string;
@@ -50,5 +55,56 @@ export class DeadLetterFile {
     this.size += data.length;
     this.records += n;
     return n;
+  }
+}
+
+/** One dead-letter write's worth of refused records: those with the same (item status, reason). */
+export interface RefusedGroup {
+  status: number;
+  reason: string;
+  records: LogRecord[];
+}
+
+/** Refused records of a batch (indexes into `items`) grouped by distinct (item status, reason). */
+export function groupRefused(
+  items: readonly LogRecord[] | null,
+  refused: readonly { index: number; status: number; reason: string }[],
+): RefusedGroup[] {
+  const groups = new Map<string, RefusedGroup>();
+  for (const it of refused) {
+    const r = items?.[it.index];
+    if (!r) continue;
+    const key = `${it.status}\0${it.reason}`;
+    const g = groups.get(key) ?? { status: it.status, reason: it.reason, records: [] };
+    g.records.push(r);
+    groups.set(key, g);
+  }
+  return [...groups.values()];
+}
+
+/**
+ * Write to the dead-letter file until it works (a full disk, say): the checkpoint must not move past
+ * these records before they are on disk. Stopping (`signal`) aborts the wait; the batch stays behind the checkpoint.
+ */
+export async function deadLetterWrite(
+  deadLetter: DeadLetterFile,
+  body: Buffer,
+  status: number,
+  reason: string,
+  retry: RetryOptions,
+  noisy: RateLimitedLog,
+  signal: AbortSignal,
+): Promise<number> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await deadLetter.write(body, status, reason);
+    } catch (err) {
+      noisy.warn(
+        'dead-letter-write',
+        { code: 'LOGFERRY_DEAD_LETTER_WRITE', file: deadLetter.file, reason: (err as Error).message },
+        'cannot write the dead-letter file; retrying (the checkpoint waits for it)',
+      );
+      await delay(backoff(attempt, retry), undefined, { signal });
+    }
   }
 }

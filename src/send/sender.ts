@@ -4,21 +4,17 @@
 // indexer acknowledgement).
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
-import { promisify } from 'node:util';
-import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { Batch } from '../batch/batch.js';
-import { GZIP_LEVEL } from '../batch/batcher.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
-import { type LogRecord, recordsNdjson, type Sink, type SinkVerdict } from '../sinks/sink.js';
+import { recordsNdjson, type Sink, type SinkVerdict } from '../sinks/sink.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { Credentials } from './auth.js';
-import type { DeadLetterFile } from './dead-letter.js';
+import { plainBody, splitBatch, subBatch } from './batch-split.js';
+import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
 import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
-
-const gzip = promisify(gzipCb);
-const gunzip = promisify(gunzipCb);
+import { type AckQuery, awaitAck } from './splunk-ack.js';
 
 /** Most of an error response body kept for the log and the dead-letter file. */
 const REASON_MAX_CHARS = 1024;
@@ -158,7 +154,7 @@ export class Sender {
       const { outcome, retryAfter, reason } = res;
       let verdict: SinkVerdict = decide(outcome, retryAfter, attempt, current.records, this.opts);
       const status = 'status' in outcome ? outcome.status : 0;
-      if (this.sink && status > 0 && verdict.kind !== 'ok')
+      if (this.sink?.judge && status > 0 && verdict.kind !== 'ok')
         verdict = this.sink.judge(status, reason ?? '', verdict);
       // A refused credential that was just rotated in its file: try again with the new one.
       if (
@@ -220,7 +216,9 @@ export class Sender {
           }
           break;
         case 'split':
-          await this.split(current);
+          await splitBatch(current, this.sink, this.budget, this.log, (...parts) =>
+            this.queue.unshift(...parts),
+          );
           return;
         case 'reject': {
           const n = await this.reject(
@@ -256,7 +254,7 @@ export class Sender {
     attempt: number,
   ): Promise<Batch | 'done' | 'aborted'> {
     const acc =
-      this.sink?.readsSuccessBody && res.body
+      this.sink?.readsSuccessBody && this.sink.accepted && res.body
         ? this.sink.accepted(res.body, res.contentType, batch.records)
         : ({ kind: 'all' } as const);
     switch (acc.kind) {
@@ -278,7 +276,7 @@ export class Sender {
         );
         break;
       case 'ack': {
-        const acked = await this.awaitAck(acc.ackId);
+        const acked = await awaitAck(this.sink!.ack!, acc.ackId, this.ackQuery, this.stopping.signal);
         if (acked === 'aborted') return 'aborted';
         if (acked === 'timeout') {
           this.stats.retries++;
@@ -314,7 +312,7 @@ export class Sender {
           return 'done';
         }
         // The batch is done when the records still to retry are: a sub-batch of them, with this one as parent.
-        const sub = await this.subBatch(batch, retry);
+        const sub = await subBatch(batch, retry, this.sink!, this.budget);
         batch.openParts = 1;
         this.stats.retries++;
         const afterMs = backoff(attempt, this.opts);
@@ -343,42 +341,23 @@ export class Sender {
     return 'done';
   }
 
-  /** Poll the indexer acknowledgement until this id is indexed, the timeout, or shutdown. */
-  private async awaitAck(ackId: number): Promise<'acked' | 'timeout' | 'aborted'> {
-    const ack = this.sink!.ack!;
-    const signal = this.stopping.signal;
-    const deadline = Date.now() + ack.timeoutMs;
-    let wait = 50;
-    while (Date.now() < deadline) {
-      try {
-        await delay(Math.min(wait, Math.max(1, deadline - Date.now())), undefined, { signal });
-      } catch {
-        return 'aborted';
-      }
-      wait = Math.min(wait * 2, 1000);
-      try {
-        await this.opts.credentials?.refresh();
-        const res = await this.pool.request({
-          path: ack.path,
-          method: 'POST',
-          headers: {
-            ...this.opts.credentials?.headers(),
-            ...this.sink!.headers(),
-            'content-type': 'application/json',
-            'user-agent': this.opts.userAgent,
-          },
-          body: ack.body([ackId]),
-          signal: AbortSignal.any([signal, AbortSignal.timeout(this.opts.requestTimeoutMs)]),
-        });
-        const body = Buffer.from(await res.body.arrayBuffer());
-        if (res.statusCode >= 200 && res.statusCode < 300 && ack.acked(body).has(ackId)) return 'acked';
-      } catch {
-        if (signal.aborted) return 'aborted';
-        // Not answered: ask again until the deadline.
-      }
-    }
-    return 'timeout';
-  }
+  /** One indexer-acknowledgement query, with this sender's credentials and protocol headers. */
+  private readonly ackQuery: AckQuery = async (path, body) => {
+    await this.opts.credentials?.refresh();
+    const res = await this.pool.request({
+      path,
+      method: 'POST',
+      headers: {
+        ...this.opts.credentials?.headers(),
+        ...this.sink!.headers?.(),
+        'content-type': 'application/json',
+        'user-agent': this.opts.userAgent,
+      },
+      body,
+      signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.opts.requestTimeoutMs)]),
+    });
+    return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+  };
 
   /** Dead-letter a batch (indexes null) or some of its records; returns the number written. */
   private async reject(
@@ -387,68 +366,20 @@ export class Sender {
     status: number,
     reason: string,
   ): Promise<number> {
+    const labels = this.opts.labels ?? {};
+    const write = (body: Buffer, s: number, r: string) =>
+      deadLetterWrite(this.deadLetter, body, s, r, this.opts, this.noisy, this.stopping.signal);
     let n = 0;
     if (indexes === null) {
-      const body = batch.items
-        ? recordsNdjson(batch.items, this.opts.labels ?? {})
-        : await this.plainBody(batch);
-      n = await this.deadLetterWrite(body, status, reason);
+      const body = batch.items ? recordsNdjson(batch.items, labels) : await plainBody(batch);
+      n = await write(body, status, reason);
     } else {
       // One write per distinct (item status, reason).
-      const groups = new Map<string, { status: number; reason: string; records: LogRecord[] }>();
-      for (const it of indexes) {
-        const r = batch.items?.[it.index];
-        if (!r) continue;
-        const key = `${it.status}\0${it.reason}`;
-        const g = groups.get(key) ?? { status: it.status, reason: it.reason, records: [] };
-        g.records.push(r);
-        groups.set(key, g);
-      }
-      for (const g of groups.values()) {
-        n += await this.deadLetterWrite(recordsNdjson(g.records, this.opts.labels ?? {}), g.status, g.reason);
-      }
+      for (const g of groupRefused(batch.items, indexes))
+        n += await write(recordsNdjson(g.records, labels), g.status, g.reason);
     }
     this.stats.deadLettered += n;
     return n;
-  }
-
-  /**
-   * Write to the dead-letter file until it works (a full disk, say): the checkpoint must not move past
-   * these records before they are on disk. Stopping aborts the wait; the batch stays behind the checkpoint.
-   */
-  private async deadLetterWrite(body: Buffer, status: number, reason: string): Promise<number> {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await this.deadLetter.write(body, status, reason);
-      } catch (err) {
-        this.noisy.warn(
-          'dead-letter-write',
-          { code: 'LOGFERRY_DEAD_LETTER_WRITE', file: this.deadLetter.file, reason: (err as Error).message },
-          'cannot write the dead-letter file; retrying (the checkpoint waits for it)',
-        );
-        await delay(backoff(attempt, this.opts), undefined, { signal: this.stopping.signal });
-      }
-    }
-  }
-
-  /** A batch of some of `parent`'s records, encoded (and compressed) like it; `parent` holds the records. */
-  private async subBatch(parent: Batch, records: LogRecord[]): Promise<Batch> {
-    const plain = this.sink!.encode(records);
-    const wire = parent.compressed ? await gzip(plain, { level: GZIP_LEVEL }) : plain;
-    this.budget.take(wire.length);
-    return {
-      body: parent.compressed ? null : plain,
-      wire,
-      compressed: parent.compressed,
-      records: records.length,
-      charged: wire.length,
-      segments: [],
-      firstAt: parent.firstAt,
-      parent,
-      openParts: 0,
-      items: records,
-      itemBytes: 0,
-    };
   }
 
   private async post(batch: Batch): Promise<PostResult> {
@@ -456,7 +387,7 @@ export class Sender {
     if (creds) await creds.refresh();
     const headers: Record<string, string> = {
       ...creds?.headers(),
-      ...this.sink?.headers(),
+      ...this.sink?.headers?.(),
       'content-type': this.contentType,
       'user-agent': this.opts.userAgent,
     };
@@ -504,49 +435,6 @@ export class Sender {
         reason: `${code || name}: ${(err as Error).message}`,
       };
     }
-  }
-
-  /** 413: send each half as its own request; the batch is done when both are. */
-  private async split(batch: Batch): Promise<void> {
-    if (batch.items && this.sink) {
-      const half = Math.floor(batch.items.length / 2);
-      batch.openParts = 2;
-      this.log.info({ records: batch.records }, 'collector answered 413; splitting the batch in two');
-      const parts = [batch.items.slice(0, half), batch.items.slice(half)];
-      const subs = [await this.subBatch(batch, parts[0]!), await this.subBatch(batch, parts[1]!)];
-      this.queue.unshift(...subs);
-      return;
-    }
-    const body = await this.plainBody(batch);
-    const lines: number[] = [];
-    for (let i = body.indexOf(0x0a); i !== -1; i = body.indexOf(0x0a, i + 1)) lines.push(i + 1);
-    const mid = lines[Math.floor(lines.length / 2) - 1]!;
-    batch.openParts = 2;
-    this.log.info({ records: batch.records }, 'collector answered 413; splitting the batch in two');
-    const halves = [body.subarray(0, mid), body.subarray(mid)];
-    const counts = [Math.floor(lines.length / 2), lines.length - Math.floor(lines.length / 2)];
-    for (let i = 0; i < 2; i++) {
-      const plain = Buffer.from(halves[i]!);
-      const wire = batch.compressed ? await gzip(plain, { level: GZIP_LEVEL }) : plain;
-      this.budget.take(wire.length);
-      this.queue.unshift({
-        body: batch.compressed ? null : plain,
-        wire,
-        compressed: batch.compressed,
-        records: counts[i]!,
-        charged: wire.length,
-        segments: [],
-        firstAt: batch.firstAt,
-        parent: batch,
-        openParts: 0,
-        items: null,
-        itemBytes: 0,
-      });
-    }
-  }
-
-  private async plainBody(batch: Batch): Promise<Buffer> {
-    return batch.body ?? (await gunzip(batch.wire));
   }
 
   /** Acknowledge: free the budget, and once every part is done move the files' checkpoints. */

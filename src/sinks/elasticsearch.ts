@@ -1,15 +1,7 @@
 // Elasticsearch / OpenSearch `_bulk` with `create` actions and `_id` = the record's stable id: a line
 // delivered twice is a no-op at the index (409 conflict, counted as delivered). Per-item results: 429/5xx
 // items are retried alone, other item errors (mapping, parsing) are dead-lettered.
-import type { Verdict } from '../send/retry-policy.js';
-import {
-  type Acceptance,
-  type LogRecord,
-  labelsOf,
-  protocolPath,
-  type Sink,
-  type SinkVerdict,
-} from './sink.js';
+import { type Acceptance, type LogRecord, labelsOf, protocolPath, type Sink } from './sink.js';
 
 export const BULK_PATH = '/_bulk';
 
@@ -56,10 +48,6 @@ export class ElasticsearchSink implements Sink {
   constructor(private readonly opts: ElasticsearchOptions) {
     this.path = protocolPath(opts.endpoint, BULK_PATH);
     this.indexOf = indexNamer(opts.index);
-  }
-
-  headers(): Record<string, string> {
-    return {};
   }
 
   /** The index name, JSON-quoted; recomputed only when the hour changes. */
@@ -134,10 +122,6 @@ export class ElasticsearchSink implements Sink {
     }
     if (retry.length === 0 && reject.length === 0 && duplicates === 0) return { kind: 'all' };
     return { kind: 'items', retry, reject, duplicates, retryReason };
-  }
-
-  judge(_status: number, _reason: string, base: Verdict): SinkVerdict {
-    return base;
   }
 }
 

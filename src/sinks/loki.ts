@@ -6,15 +6,7 @@
 // rejects them as out of order within a request nor drops two equal lines read in the same millisecond as
 // duplicates). A 400 for out-of-order or too-old entries is not retried: Loki stored the other entries.
 import type { Verdict } from '../send/retry-policy.js';
-import {
-  type Acceptance,
-  type LogRecord,
-  labelsOf,
-  protocolPath,
-  type Sink,
-  type SinkVerdict,
-  TimeCache,
-} from './sink.js';
+import { type LogRecord, labelsOf, protocolPath, type Sink, type SinkVerdict, TimeCache } from './sink.js';
 
 export const LOKI_PATH = '/loki/api/v1/push';
 
@@ -119,10 +111,6 @@ export class LokiSink implements Sink {
     if (r.level !== undefined) md.level = r.level;
     if (r.cut) md.cut = 'true';
     return `["${ts}",${JSON.stringify(r.message)},${JSON.stringify(md)}]`;
-  }
-
-  accepted(): Acceptance {
-    return { kind: 'all' };
   }
 
   judge(status: number, reason: string, base: Verdict): SinkVerdict {

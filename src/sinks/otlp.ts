@@ -86,10 +86,6 @@ export class OtlpSink implements Sink {
     this.contentType = opts.encoding === 'json' ? 'application/json' : 'application/x-protobuf';
   }
 
-  headers(): Record<string, string> {
-    return {};
-  }
-
   /** Records grouped by resource (their label set), in order. */
   private group(records: readonly LogRecord[]): Map<string, { resource: Attr[]; records: LogRecord[] }> {
     const groups = new Map<string, { resource: Attr[]; records: LogRecord[] }>();

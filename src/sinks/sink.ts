@@ -71,14 +71,14 @@ export interface Sink {
   readonly ack: AckProtocol | null;
   /** Requests in flight at most (1 keeps entries in order per stream, as Loki wants). */
   readonly maxInFlight?: number;
-  /** Protocol headers of every request (tenant, channel); auth headers come from Credentials. */
-  headers(): Record<string, string>;
+  /** Protocol headers of every request (tenant, channel), if any; auth headers come from Credentials. */
+  headers?(): Record<string, string>;
   /** The whole batch as one request body (uncompressed). */
   encode(records: readonly LogRecord[]): Buffer;
-  /** Read a 2xx answer. */
-  accepted(body: Buffer, contentType: string | undefined, records: number): Acceptance;
-  /** This protocol's reading of a non-2xx answer, on top of the base retry policy's verdict. */
-  judge(status: number, reason: string, base: Verdict): SinkVerdict;
+  /** Read a 2xx answer (when `readsSuccessBody`); without it every record is stored. */
+  accepted?(body: Buffer, contentType: string | undefined, records: number): Acceptance;
+  /** This protocol's reading of a non-2xx answer, on top of the base retry policy's verdict (default: as is). */
+  judge?(status: number, reason: string, base: Verdict): SinkVerdict;
   /** Human-readable text of an error answer's body (binary protocols). */
   describe?(body: Buffer, contentType: string | undefined): string;
 }

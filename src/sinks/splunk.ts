@@ -4,7 +4,6 @@
 // `ackId`, and the batch counts as delivered only once `/services/collector/ack` says that id is indexed.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Verdict } from '../send/retry-policy.js';
 import {
   type Acceptance,
   type AckProtocol,
@@ -12,7 +11,6 @@ import {
   labelsOf,
   protocolPath,
   type Sink,
-  type SinkVerdict,
   TimeCache,
 } from './sink.js';
 
@@ -106,9 +104,5 @@ export class SplunkSink implements Sink {
       // no ack id: indexer acknowledgement is off for this token; the 200 is all there is
     }
     return { kind: 'all' };
-  }
-
-  judge(_status: number, _reason: string, base: Verdict): SinkVerdict {
-    return base;
   }
 }

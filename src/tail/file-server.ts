@@ -1,22 +1,16 @@
-// Schedules reads fairly across tracked files; follows rotation, truncation and deletion; writes checkpoints.
-import { open, readdir, stat } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+// Schedules reads fairly across tracked files; follows rotation, truncation and deletion of their paths.
+import { open, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import type { ByteBudget } from '../batch/byte-budget.js';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
-import type { CheckpointEntry, CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import {
-  FINGERPRINT_MAX_BYTES,
-  fileKey,
-  fingerprint,
-  fingerprintMatches,
-  headIsStable,
-  idKey,
-  idKeyFrom,
-  tailHash,
-  tailMatches,
-} from './file-identity.js';
-import { type LineOutput, Tailer } from './tailer.js';
+import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { Checkpointer } from '../checkpoint/checkpointer.js';
+import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
+import { DescriptorBudget } from './descriptor-budget.js';
+import { fileKey, fingerprintMatches, headIsStable, idKey, idKeyFrom } from './file-identity.js';
+import { findByKey, Resumer } from './resume.js';
+import type { LineOutput, Tailer } from './tailer.js';
 
 /** A path is looked at again this long after a watcher event (longer than chokidar's 50 ms throttle). */
 const TRAILING_CHECK_MS = 100;
@@ -56,10 +50,9 @@ export class FileServer {
   private draining = false;
   private loopDone: Promise<void> = Promise.resolve();
   private timers: NodeJS.Timeout[] = [];
-  private openCount = 0;
-  private checkpointing: Promise<void> | null = null;
-  /** Keys of finished files whose checkpoint entry is to be dropped. */
-  private readonly finished = new Set<string>();
+  private readonly descriptors: DescriptorBudget;
+  private readonly checkpointer: Checkpointer;
+  private readonly resumer: Resumer;
   private lastReadAt = Date.now();
 
   /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
@@ -71,12 +64,30 @@ export class FileServer {
 
   constructor(
     private readonly opts: FileServerOptions,
-    private readonly store: CheckpointStore,
+    store: CheckpointStore,
     private readonly budget: ByteBudget,
     private readonly out: TailOutput,
     private readonly log: Logger,
   ) {
     this.buf = Buffer.allocUnsafe(opts.readChunkBytes);
+    this.descriptors = new DescriptorBudget(
+      opts.maxOpenFiles,
+      opts.idleCloseMs,
+      this.tailers,
+      (t) => this.readable.delete(t),
+      new RateLimitedLog(log),
+    );
+    this.checkpointer = new Checkpointer(this.tailers, store, log);
+    this.resumer = new Resumer(
+      opts,
+      store,
+      out,
+      log,
+      this.tailers,
+      this.descriptors,
+      (tl, tr) => this.onCommit(tl, tr),
+      (t) => this.markReadable(t),
+    );
   }
 
   get files(): Tailer[] {
@@ -87,7 +98,7 @@ export class FileServer {
   async start(initial: string[]): Promise<void> {
     // Paths reported meanwhile wait in the queue: handled concurrently, a file would be followed twice.
     for (const p of initial) await this.handlePath(p, true);
-    await this.recoverRotated();
+    await this.resumer.recoverRotated();
     this.running = true;
     if (this.pathQueue.size > 0) this.pathWorker ??= this.drainPaths();
     this.loopDone = this.loop();
@@ -167,98 +178,17 @@ export class FileServer {
       this.markReadable(existing);
       return;
     }
-    if (!this.reserveDescriptor()) return; // retried by the next rescan
+    if (!this.descriptors.reserve()) return; // retried by the next rescan
     const fh = await open(path, 'r');
     try {
       const size = Number((await fh.stat()).size);
-      const t = await this.createTailer(fh, String(st.dev), String(st.ino), path, size, initial);
+      const t = await this.resumer.createTailer(fh, String(st.dev), String(st.ino), path, size, initial);
       this.byPath.set(path, t);
       this.markReadable(t);
     } catch (err) {
-      this.openCount--;
+      this.descriptors.release();
       await fh.close().catch(() => {});
       throw err;
-    }
-  }
-
-  private async createTailer(
-    fh: Awaited<ReturnType<typeof open>>,
-    dev: string,
-    ino: string,
-    path: string,
-    size: number,
-    initial: boolean,
-    entry = this.store.get(fileKey(dev, ino)),
-  ): Promise<Tailer> {
-    const key = fileKey(dev, ino);
-    let offset = 0;
-    let why = 'new file';
-    if (entry) {
-      const resumable =
-        size >= entry.offset &&
-        (await fingerprintMatches(fh, entry.fingerprint)) &&
-        (entry.tail === null || (await tailMatches(fh, entry.offset, entry.tail)));
-      if (resumable) {
-        offset = entry.offset;
-        why = 'checkpoint';
-      } else {
-        why = 'checkpoint does not match the file (replaced or truncated); reading from the beginning';
-        this.log.warn({ path, code: 'LOGFERRY_CHECKPOINT_MISMATCH' }, why);
-      }
-    } else if (initial && this.opts.startAt === 'end' && !this.store.recoveredFromCorruption) {
-      offset = size;
-      why = 'start at end';
-    }
-    const fp = await fingerprint(fh, size);
-    const t = new Tailer(key, dev, ino, path, offset, fp, this.opts.maxLineBytes, this.out, (tl, tr) =>
-      this.onCommit(tl, tr),
-    );
-    t.fh = fh;
-    if (entry && offset === entry.offset) t.setIdKey(entry.idKey);
-    else {
-      if (entry) t.idSalt = entry.idKey; // the checkpointed file was truncated or replaced: new lines
-      if (offset > 0) t.setHeadIdKey(await idKey(fh, dev, ino));
-    }
-    t.dirty = entry === undefined || offset !== entry.offset;
-    this.tailers.set(key, t);
-    this.log.info({ path, offset, size, from: why }, 'following file');
-    return t;
-  }
-
-  /** A checkpointed file not found under its path: look for it beside it (rotated while we were down). */
-  private async recoverRotated(): Promise<void> {
-    for (const entry of this.store.all()) {
-      if (this.tailers.has(entry.key)) continue;
-      const found = await findByKey(dirname(entry.path), entry.key);
-      if (found === null) {
-        this.store.delete(entry.key);
-        continue;
-      }
-      const fh = await open(found, 'r').catch(() => null);
-      if (fh === null) continue;
-      const size = Number((await fh.stat()).size);
-      if (size <= entry.offset) {
-        await fh.close();
-        this.store.delete(entry.key);
-        continue;
-      }
-      const [dev, ino] = entry.key.split(':') as [string, string];
-      this.openCount++;
-      const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry);
-      if (t.readOffset === 0 && entry.offset > 0) {
-        // Not the file we had: a stranger beside ours.
-        this.tailers.delete(t.key);
-        this.openCount--;
-        await fh.close();
-        this.store.delete(entry.key);
-        continue;
-      }
-      t.state = 'rotated';
-      this.log.info(
-        { path: entry.path, rotatedTo: found, offset: t.readOffset },
-        'reading the rest of a file rotated while stopped',
-      );
-      this.markReadable(t);
     }
   }
 
@@ -290,14 +220,14 @@ export class FileServer {
   /** An idle file that was closed, then renamed: find it beside its old path by inode. */
   private async reopenRotated(t: Tailer): Promise<void> {
     const found = await findByKey(dirname(t.path), t.key);
-    if (found !== null && this.reserveDescriptor()) {
+    if (found !== null && this.descriptors.reserve()) {
       const fh = await open(found, 'r').catch(() => null);
       if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
         t.fh = fh;
         this.markReadable(t);
         return;
       }
-      this.openCount--;
+      this.descriptors.release();
       await fh?.close();
     }
     this.forget(t);
@@ -305,7 +235,7 @@ export class FileServer {
 
   /** Reopen an idle-closed file at its path; false when the path now holds another file. */
   private async reopen(t: Tailer): Promise<boolean> {
-    if (!this.reserveDescriptor()) return true;
+    if (!this.descriptors.reserve()) return true;
     const fh = await open(t.path, 'r').catch(() => null);
     if (fh !== null) {
       const st = await fh.stat({ bigint: true });
@@ -315,22 +245,9 @@ export class FileServer {
       }
       await fh.close();
     }
-    this.openCount--;
+    this.descriptors.release();
     this.forget(t);
     return false;
-  }
-
-  private reserveDescriptor(): boolean {
-    if (this.openCount >= this.opts.maxOpenFiles) this.closeIdle(true);
-    if (this.openCount >= this.opts.maxOpenFiles) {
-      this.log.warn(
-        { code: 'LOGFERRY_FD_BUDGET', max: this.opts.maxOpenFiles },
-        'descriptor budget spent; file waits',
-      );
-      return false;
-    }
-    this.openCount++;
-    return true;
   }
 
   private markReadable(t: Tailer): void {
@@ -400,10 +317,8 @@ export class FileServer {
         { path: t.path, was: t.readOffset, size },
         'file truncated; reading it again from the beginning',
       );
-      await this.ensureId(t);
-      t.timestamp = new Date().toISOString();
+      await this.flushPartialLine(t);
       t.restartAtZero();
-      this.chargePending(t);
       this.readable.add(t);
       return;
     }
@@ -428,12 +343,17 @@ export class FileServer {
     if (t.idPrefix === '' && t.fh !== null) t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
   }
 
-  /** A rotated file read to its end: its unfinished last line is delivered as it is, then it is let go. */
-  private async finish(t: Tailer): Promise<void> {
+  /** Deliver the unfinished last line as it is (with an id key and a read time); recharge the budget. */
+  private async flushPartialLine(t: Tailer): Promise<void> {
     await this.ensureId(t);
     t.timestamp = new Date().toISOString();
     t.framer.flushPartial();
     this.chargePending(t);
+  }
+
+  /** A rotated file read to its end: its unfinished last line is delivered as it is, then it is let go. */
+  private async finish(t: Tailer): Promise<void> {
+    await this.flushPartialLine(t);
     t.finishing = true;
     this.out.flush();
     this.maybeRelease(t);
@@ -452,9 +372,9 @@ export class FileServer {
     if (t.fh !== null) {
       void t.fh.close().catch(() => {});
       t.fh = null;
-      this.openCount--;
+      this.descriptors.release();
     }
-    this.finished.add(t.key);
+    this.checkpointer.markFinished(t.key);
     this.log.info({ path: t.path }, 'done with file');
   }
 
@@ -468,7 +388,7 @@ export class FileServer {
     const now = Date.now();
     if (now - this.lastIdleCheck >= IDLE_CHECK_MS) {
       this.lastIdleCheck = now;
-      this.closeIdle(false);
+      this.descriptors.closeIdle(false);
     }
     for (const t of this.tailers.values()) {
       // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
@@ -478,71 +398,9 @@ export class FileServer {
     }
   }
 
-  /** Release descriptors of files idle for idleCloseMs (or, under pressure, of any fully delivered file). */
-  private closeIdle(pressure: boolean): void {
-    const now = Date.now();
-    for (const t of this.tailers.values()) {
-      if (t.fh === null || t.state !== 'active' || !t.atEof || t.dirty) continue;
-      if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0) continue;
-      if (!pressure && now - t.lastGrowthAt < this.opts.idleCloseMs) continue;
-      void t.fh.close().catch(() => {});
-      t.fh = null;
-      this.openCount--;
-      this.readable.delete(t);
-      if (pressure && this.openCount < this.opts.maxOpenFiles) return;
-    }
-  }
-
   /** Persist the acknowledged offsets of every changed file. */
-  async checkpoint(): Promise<void> {
-    // A failed earlier write was logged; it must not stop this one (the shutdown checkpoint above all).
-    while (this.checkpointing) await this.checkpointing.catch(() => {});
-    this.checkpointing = this.writeCheckpoint();
-    try {
-      await this.checkpointing;
-    } finally {
-      this.checkpointing = null;
-    }
-  }
-
-  private async writeCheckpoint(): Promise<void> {
-    for (const key of this.finished) if (!this.tailers.has(key)) this.store.delete(key);
-    this.finished.clear();
-    for (const t of this.tailers.values()) {
-      if (!t.dirty || t.idPrefix === '') continue;
-      // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
-      t.dirty = false;
-      const entry = await this.entryFor(t).catch(() => null);
-      if (entry === null) {
-        t.dirty = true;
-        continue;
-      }
-      this.store.set(entry);
-    }
-    try {
-      await this.store.flush();
-    } catch (err) {
-      this.log.error({ err, code: (err as { code?: string }).code }, 'checkpoint write failed; will retry');
-      throw err;
-    }
-  }
-
-  private async entryFor(t: Tailer): Promise<CheckpointEntry | null> {
-    const fh = t.fh;
-    if (fh === null) return null;
-    const offset = t.ack.committed;
-    if (t.fingerprint.len < FINGERPRINT_MAX_BYTES) {
-      t.fingerprint = await fingerprint(fh, Number((await fh.stat()).size));
-    }
-    return {
-      key: t.key,
-      path: t.path,
-      offset,
-      fingerprint: t.fingerprint,
-      tail: offset > 0 ? await tailHash(fh, offset) : null,
-      idKey: t.idKey,
-      updatedAt: new Date().toISOString(),
-    };
+  checkpoint(): Promise<void> {
+    return this.checkpointer.checkpoint();
   }
 
   /** Shutdown: stop taking paths, read every file to its current end, deliver partial last lines. */
@@ -559,10 +417,7 @@ export class FileServer {
     if (this.readable.size > 0) await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
     for (const t of this.tailers.values()) {
       if (t.fh === null || t.finishing) continue;
-      await this.ensureId(t);
-      t.timestamp = new Date().toISOString();
-      t.framer.flushPartial();
-      this.chargePending(t);
+      await this.flushPartialLine(t);
     }
     this.out.flush();
   }
@@ -584,15 +439,4 @@ export class FileServer {
       t.fh = null;
     }
   }
-}
-
-/** The path of a regular file in `dir` with this dev:ino key, or null. */
-async function findByKey(dir: string, key: string): Promise<string | null> {
-  const names = await readdir(dir).catch(() => [] as string[]);
-  for (const name of names) {
-    const p = join(dir, name);
-    const st = await stat(p, { bigint: true }).catch(() => null);
-    if (st?.isFile() && fileKey(st.dev, st.ino) === key) return p;
-  }
-  return null;
 }

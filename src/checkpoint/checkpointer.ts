@@ -1,0 +1,75 @@
+// Writes the acknowledged offsets of tracked files to the checkpoint store, one write at a time.
+import type { Logger } from 'pino';
+import { FINGERPRINT_MAX_BYTES, fingerprint, tailHash } from '../tail/file-identity.js';
+import type { Tailer } from '../tail/tailer.js';
+import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
+
+export class Checkpointer {
+  private checkpointing: Promise<void> | null = null;
+  /** Keys of finished files whose checkpoint entry is to be dropped. */
+  private readonly finished = new Set<string>();
+
+  constructor(
+    /** The tracked files, by key. */
+    private readonly tailers: ReadonlyMap<string, Tailer>,
+    private readonly store: CheckpointStore,
+    private readonly log: Logger,
+  ) {}
+
+  /** A file was let go: its entry is dropped at the next write (unless it is tracked again by then). */
+  markFinished(key: string): void {
+    this.finished.add(key);
+  }
+
+  /** Persist the acknowledged offsets of every changed file. */
+  async checkpoint(): Promise<void> {
+    // A failed earlier write was logged; it must not stop this one (the shutdown checkpoint above all).
+    while (this.checkpointing) await this.checkpointing.catch(() => {});
+    this.checkpointing = this.writeCheckpoint();
+    try {
+      await this.checkpointing;
+    } finally {
+      this.checkpointing = null;
+    }
+  }
+
+  private async writeCheckpoint(): Promise<void> {
+    for (const key of this.finished) if (!this.tailers.has(key)) this.store.delete(key);
+    this.finished.clear();
+    for (const t of this.tailers.values()) {
+      if (!t.dirty || t.idPrefix === '') continue;
+      // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
+      t.dirty = false;
+      const entry = await this.entryFor(t).catch(() => null);
+      if (entry === null) {
+        t.dirty = true;
+        continue;
+      }
+      this.store.set(entry);
+    }
+    try {
+      await this.store.flush();
+    } catch (err) {
+      this.log.error({ err, code: (err as { code?: string }).code }, 'checkpoint write failed; will retry');
+      throw err;
+    }
+  }
+
+  private async entryFor(t: Tailer): Promise<CheckpointEntry | null> {
+    const fh = t.fh;
+    if (fh === null) return null;
+    const offset = t.ack.committed;
+    if (t.fingerprint.len < FINGERPRINT_MAX_BYTES) {
+      t.fingerprint = await fingerprint(fh, Number((await fh.stat()).size));
+    }
+    return {
+      key: t.key,
+      path: t.path,
+      offset,
+      fingerprint: t.fingerprint,
+      tail: offset > 0 ? await tailHash(fh, offset) : null,
+      idKey: t.idKey,
+      updatedAt: new Date().toISOString(),
+    };
+  }
+}
