@@ -6,7 +6,9 @@ import { kubernetesLabels, splitParserRules } from '../parse/enrich.js';
 import { compileMultiline } from '../parse/multiline.js';
 import { parseParserSpec } from '../parse/parsers.js';
 import { compileUserRegex, groupNames } from '../parse/safe-regex.js';
+import type { ParseOptions } from '../parse/stage.js';
 import { compileTimeFormat } from '../parse/time.js';
+import type { AuthOptions, TlsOptions } from '../send/auth.js';
 import { SINKS, type SinkName } from '../sinks/sink.js';
 
 const PINO_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -301,7 +303,8 @@ const schema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
-export interface Config {
+/** The whole configuration; parsing, auth and TLS settings are declared by the stages that use them. */
+export interface Config extends ParseOptions, AuthOptions, TlsOptions {
   paths: string[];
   exclude: string[];
   endpoint: URL;
@@ -331,42 +334,14 @@ export interface Config {
   rescanIntervalMs: number;
   readChunkBytes: number;
   deadLetterMaxBytes: number;
-  /** Default parser spec (`none`, `json`, `logfmt`, `regex:<pattern>`, `cri`, `docker`, `cri+json`, ...). */
-  parser: string;
-  /** Per-file parsers: the first glob matching the path wins. */
-  parsers: { glob: string; parser: string }[];
-  /** `none`, a preset name, or a start regex. */
-  multiline: string;
-  multilineTimeoutMs: number;
-  multilineMaxLines: number;
-  multilineMaxBytes: number;
-  parseMaxBytes: number;
-  timeField: string[];
-  timeFormat: string;
-  levelField: string[];
   /** Kubernetes Downward API variables become labels. */
   k8sLabels: boolean;
   /** Labels from those variables (empty when k8sLabels is off); LOGFERRY_LABELS win over them. */
   podLabels: Record<string, string>;
-  /** A regex over the file path whose named groups become labels; '' for none. */
-  pathLabels: string;
-  headers: Record<string, string>;
-  bearerToken: string;
-  bearerTokenFile: string;
-  basicAuthUser: string;
-  basicAuthPassword: string;
-  basicAuthPasswordFile: string;
-  tlsCaFile: string;
-  tlsCertFile: string;
-  tlsKeyFile: string;
-  tlsServerName: string;
-  tlsInsecureSkipVerify: boolean;
   lokiTenant: string;
   lokiStructuredMetadata: boolean;
   esIndex: string;
   otlpEncoding: 'protobuf' | 'json';
-  splunkToken: string;
-  splunkTokenFile: string;
   splunkAck: boolean;
   splunkAckTimeoutMs: number;
   splunkIndex: string;
