@@ -36,6 +36,10 @@ test('decide: status and error table', () => {
     { outcome: { status: 504 }, records: 1, kind: 'retry' },
     { outcome: { error: 'network' }, records: 5, kind: 'retry' },
     { outcome: { error: 'timeout' }, records: 5, kind: 'retry' },
+    // A redirect is about the endpoint, not the records: wait and retry, never dead-letter.
+    { outcome: { status: 301 }, records: 5, kind: 'retry' },
+    { outcome: { status: 302 }, records: 5, kind: 'retry' },
+    { outcome: { status: 307 }, records: 5, kind: 'retry' },
     { outcome: { status: 400 }, records: 5, kind: 'reject' },
     { outcome: { status: 401 }, records: 5, kind: 'reject' },
     { outcome: { status: 403 }, records: 5, kind: 'reject' },
