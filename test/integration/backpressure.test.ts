@@ -20,6 +20,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
+import { FAST_ENV } from '../helpers/fast-env.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const LINE_BYTES = 200;
@@ -253,11 +254,7 @@ async function runScenario(
     LOGFERRY_PATHS: join(logs, '*.log'),
     LOGFERRY_ENDPOINT: c.url,
     LOGFERRY_STATE_DIR: join(dir, 'state'),
-    LOGFERRY_FLUSH_INTERVAL_MS: '50',
-    LOGFERRY_RETRY_INITIAL_MS: '20',
-    LOGFERRY_RETRY_MAX_MS: '200',
-    LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-    LOGFERRY_ROTATE_WAIT_MS: '300',
+    ...FAST_ENV,
     ...env,
   });
   agent = a;

@@ -6,11 +6,12 @@
 // The agent runs with the smallest budget allowed (64 KiB) and the default LOGFERRY_MAX_LINE_BYTES (1 MiB).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
-import { type Collector, type ReceivedRecord, startCollector } from '../helpers/collector.js';
+import type { Agent } from '../helpers/agent.js';
+import type { Collector, ReceivedRecord } from '../helpers/collector.js';
+import { type Rig, rig } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 type TestContext = { after(fn: () => Promise<void>): void; diagnostic(msg: string): void };
@@ -19,54 +20,16 @@ const BUDGET = 64 * 1024;
 const DEFAULT_MAX_LINE = 1024 * 1024;
 const SHUTDOWN_TIMEOUT_MS = 20_000;
 
-interface Rig {
-  c: Collector;
-  logDir: string;
-  stateDir: string;
-  start(): Promise<Agent>;
-}
-
-async function rig(t: TestContext): Promise<Rig> {
-  const agents: Agent[] = [];
-  let collector: Collector | null = null;
-  // Registered before tempDir's hook: agents are gone before their directory is removed.
-  t.after(async () => {
-    for (const a of agents) {
-      a.kill('SIGKILL');
-      await a.exited;
-    }
-    await collector?.close();
-  });
-  const dir = await tempDir(t, 'logferry-budget-');
-  const logDir = join(dir, 'logs');
-  const stateDir = join(dir, 'state');
-  await mkdir(logDir);
-  collector = await startCollector();
-  const c = collector;
-  return {
-    c,
-    logDir,
-    stateDir,
-    start: async () => {
-      const a = startAgent({
-        LOGFERRY_PATHS: join(logDir, '*.log'),
-        LOGFERRY_ENDPOINT: c.url,
-        LOGFERRY_STATE_DIR: stateDir,
-        LOGFERRY_BUFFER_MAX_BYTES: String(BUDGET),
-        // Must not exceed the budget (a config rule); the default 1 MiB would.
-        LOGFERRY_BATCH_MAX_BYTES: '16384',
-        LOGFERRY_FLUSH_INTERVAL_MS: '50',
-        LOGFERRY_RETRY_INITIAL_MS: '20',
-        LOGFERRY_RETRY_MAX_MS: '200',
-        LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-        LOGFERRY_ROTATE_WAIT_MS: '300',
-        LOGFERRY_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
-      });
-      agents.push(a);
-      await agentStarted(a);
-      return a;
+function budgetRig(t: TestContext): Promise<Rig> {
+  return rig(t, {
+    prefix: 'logferry-budget-',
+    env: {
+      LOGFERRY_BUFFER_MAX_BYTES: String(BUDGET),
+      // Must not exceed the budget (a config rule); the default 1 MiB would.
+      LOGFERRY_BATCH_MAX_BYTES: '16384',
+      LOGFERRY_SHUTDOWN_TIMEOUT_MS: String(SHUTDOWN_TIMEOUT_MS),
     },
-  };
+  });
 }
 
 function tokens(prefix: string, n: number): string[] {
@@ -143,7 +106,7 @@ function assertNoInternalErrors(a: Agent): void {
 }
 
 test('a line far longer than the budget: read through, every line arrives (pieces of a cut line contiguous)', async (t) => {
-  const r = await rig(t);
+  const r = await budgetRig(t);
   const file = join(r.logDir, 'app.log');
   const first = tokens('first', 1);
   // 600 KB: more than 9 budgets, still under the 1 MiB line limit (one record).
@@ -187,7 +150,7 @@ test('a line far longer than the budget: read through, every line arrives (piece
 });
 
 test('40 files each ending in a 4 KB partial line (2.5 budgets in all): read on; completed, every line arrives', async (t) => {
-  const r = await rig(t);
+  const r = await budgetRig(t);
   const FILES = 40;
   const PARTIAL = 4096;
   assert.ok(FILES * PARTIAL > 2 * BUDGET, 'the partial lines must fill the budget by themselves');

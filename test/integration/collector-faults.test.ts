@@ -4,75 +4,18 @@
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import { appendFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
-import type { AddressInfo } from 'node:net';
-import { createServer } from 'node:net';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
-import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
-import { type Collector, type ReceivedRecord, startCollector } from '../helpers/collector.js';
+import type { Agent } from '../helpers/agent.js';
+import type { Collector, ReceivedRecord } from '../helpers/collector.js';
+import { type Rig, rig } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 type TestContext = { after(fn: () => Promise<void>): void };
 
-interface Rig {
-  c: Collector;
-  logFile: string;
-  stateDir: string;
-  /** The agent's health port (a free port picked for this agent). */
-  port: number;
-  start(env?: Record<string, string>): Promise<Agent>;
-}
-
-/** A free TCP port for the agent's health server (LOGFERRY_HTTP_PORT=0 would turn it off). */
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, resolve));
-  const { port } = srv.address() as AddressInfo;
-  await new Promise<void>((resolve) => srv.close(() => resolve()));
-  return port;
-}
-
-async function rig(t: TestContext): Promise<Rig> {
-  const agents: Agent[] = [];
-  let collector: Collector | null = null;
-  // Registered before tempDir's hook so that agents are gone before their directory is removed.
-  t.after(async () => {
-    for (const a of agents) {
-      a.kill('SIGKILL');
-      await a.exited;
-    }
-    await collector?.close();
-  });
-  const dir = await tempDir(t, 'logferry-faults-');
-  const logDir = join(dir, 'logs');
-  const stateDir = join(dir, 'state');
-  await mkdir(logDir);
-  collector = await startCollector();
-  const c = collector;
-  const port = await freePort();
-  return {
-    c,
-    logFile: join(logDir, 'app.log'),
-    stateDir,
-    port,
-    start: async (env = {}) => {
-      const a = startAgent({
-        LOGFERRY_PATHS: join(logDir, '*.log'),
-        LOGFERRY_ENDPOINT: c.url,
-        LOGFERRY_STATE_DIR: stateDir,
-        LOGFERRY_FLUSH_INTERVAL_MS: '50',
-        LOGFERRY_RETRY_INITIAL_MS: '20',
-        LOGFERRY_RETRY_MAX_MS: '200',
-        LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-        LOGFERRY_ROTATE_WAIT_MS: '300',
-        LOGFERRY_HTTP_PORT: String(port),
-        ...env,
-      });
-      agents.push(a);
-      await agentStarted(a);
-      return a;
-    },
-  };
+/** A rig whose agents serve /healthz and /readyz on `r.port`. */
+function faultsRig(t: TestContext): Promise<Rig> {
+  return rig(t, { prefix: 'logferry-faults-', withHealthPort: true });
 }
 
 function tokens(prefix: string, n: number): string[] {
@@ -164,7 +107,7 @@ interface Seen {
 }
 
 test('5xx: 503/500 for the first requests, then accepted: nothing lost, retry warnings rate-limited', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   const FAILURES = 15;
   let n = 0;
   r.c.fault = () => {
@@ -193,7 +136,7 @@ test('5xx: 503/500 for the first requests, then accepted: nothing lost, retry wa
 
 for (const variant of ['delay-seconds', 'HTTP-date'] as const) {
   test(`429 with Retry-After as ${variant}: the retry waits for it, nothing lost`, async (t) => {
-    const r = await rig(t);
+    const r = await faultsRig(t);
     const seen: Seen[] = [];
     let notBefore = 0;
     r.c.fault = (_req, recs) => {
@@ -239,7 +182,7 @@ for (const variant of ['delay-seconds', 'HTTP-date'] as const) {
 }
 
 test('connection reset on the first requests: retried, nothing lost', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   const RESETS = 3;
   let n = 0;
   r.c.fault = () => (++n <= RESETS ? { reset: true } : undefined);
@@ -258,7 +201,7 @@ test('connection reset on the first requests: retried, nothing lost', async (t) 
 });
 
 test('no answer within LOGFERRY_REQUEST_TIMEOUT_MS: timed out, retried, nothing lost', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   const HANGS = 2;
   const seen: Seen[] = [];
   r.c.fault = (_req, recs) => {
@@ -290,7 +233,7 @@ test('no answer within LOGFERRY_REQUEST_TIMEOUT_MS: timed out, retried, nothing 
 });
 
 test('poison record: 400 dead-letters it, the rest is shipped, the checkpoint moves past it', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   const POISON = `poison-${randomUUID()}`;
   const rejected: ReceivedRecord[][] = [];
   r.c.fault = (_req, recs) => {
@@ -356,7 +299,7 @@ test('poison record: 400 dead-letters it, the rest is shipped, the checkpoint mo
 });
 
 test('413 for requests over K records: the agent splits, everything arrives, nothing dead-lettered', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   const K = 8;
   let tooLarge = 0;
   let maxAccepted = 0;
@@ -384,7 +327,7 @@ test('413 for requests over K records: the agent splits, everything arrives, not
 });
 
 test('413 for a single record too large: that record is dead-lettered, the rest arrives', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   const LIMIT = 4096;
   let tooLarge = 0;
   r.c.fault = (_req, recs) => {
@@ -423,7 +366,7 @@ test('413 for a single record too large: that record is dead-lettered, the rest 
 
 test('compression: gzip by default, none with LOGFERRY_COMPRESSION=none; both deliver', async (t) => {
   for (const mode of ['gzip', 'none'] as const) {
-    const r = await rig(t);
+    const r = await faultsRig(t);
     const encodings: (string | undefined)[] = [];
     r.c.fault = (req) => {
       encodings.push(req.headers['content-encoding']);
@@ -459,7 +402,7 @@ async function checkpointOf(stateDir: string, file: string): Promise<number> {
 }
 
 test('dead-letter file not writable: the checkpoint waits at the refused line while later lines ship; once writable, it is written and the checkpoint catches up', async (t) => {
-  const r = await rig(t);
+  const r = await faultsRig(t);
   // A directory where the dead-letter file goes: every write fails (EISDIR) until it is removed.
   const deadLetterPath = join(r.stateDir, 'dead-letter.ndjson');
   await mkdir(deadLetterPath, { recursive: true });

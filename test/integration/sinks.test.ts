@@ -4,10 +4,11 @@
 // partial success and retryable codes, Splunk indexer acknowledgement. Plus auth from rotated secret files.
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readFile, rename, stat, writeFile } from 'node:fs/promises';
+import { appendFile, readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
+import type { Agent } from '../helpers/agent.js';
+import { type Rig, rig } from '../helpers/rig.js';
 import {
   otlpRecords,
   startElasticsearch,
@@ -19,45 +20,9 @@ import { waitFor } from '../helpers/wait-for.js';
 
 type TestContext = { after(fn: () => Promise<void>): void };
 
-interface Rig {
-  dir: string;
-  logFile: string;
-  stateDir: string;
-  start(env: Record<string, string>): Promise<Agent>;
-}
-
-async function rig(t: TestContext, closers: (() => Promise<void>)[]): Promise<Rig> {
-  const agents: Agent[] = [];
-  t.after(async () => {
-    for (const a of agents) {
-      a.kill('SIGKILL');
-      await a.exited;
-    }
-    for (const c of closers) await c();
-  });
-  const dir = await tempDir(t, 'logferry-sinks-');
-  await mkdir(join(dir, 'logs'));
-  const stateDir = join(dir, 'state');
-  return {
-    dir,
-    logFile: join(dir, 'logs', 'app.log'),
-    stateDir,
-    start: async (env) => {
-      const a = startAgent({
-        LOGFERRY_PATHS: join(dir, 'logs', '*.log'),
-        LOGFERRY_STATE_DIR: stateDir,
-        LOGFERRY_FLUSH_INTERVAL_MS: '50',
-        LOGFERRY_RETRY_INITIAL_MS: '20',
-        LOGFERRY_RETRY_MAX_MS: '200',
-        LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-        LOGFERRY_ROTATE_WAIT_MS: '300',
-        ...env,
-      });
-      agents.push(a);
-      await agentStarted(a);
-      return a;
-    },
-  };
+/** The fake servers in `closers` are closed after the agents are killed. */
+function sinksRig(t: TestContext, closers: (() => Promise<void>)[]): Promise<Rig> {
+  return rig(t, { prefix: 'logferry-sinks-', closers });
 }
 
 /** The lines of a Loki push request, in the order sent. */
@@ -101,7 +66,7 @@ async function stopCleanly(a: Agent): Promise<void> {
 
 test('loki: streams by labels, tenant, structured metadata, strict per-stream order; 429 retried, out-of-order 400 dead-lettered and does not block', async (t) => {
   const loki = await startLoki();
-  const r = await rig(t, [() => loki.close()]);
+  const r = await sinksRig(t, [() => loki.close()]);
   // Two equal lines in a row: Loki would drop the second as a duplicate if they had the same timestamp.
   const lines = [...tokens('loki', 200), 'same line', 'same line'];
   await writeFile(r.logFile, `${lines.join('\n')}\n`);
@@ -207,7 +172,7 @@ test('loki: streams by labels, tenant, structured metadata, strict per-stream or
 
 test('loki: Kubernetes Downward API variables become stream labels, under the static labels (which win)', async (t) => {
   const loki = await startLoki();
-  const r = await rig(t, [() => loki.close()]);
+  const r = await sinksRig(t, [() => loki.close()]);
   const lines = tokens('k8s', 20);
   await writeFile(r.logFile, `${lines.join('\n')}\n`);
   const a = await r.start({
@@ -239,7 +204,7 @@ test('loki: Kubernetes Downward API variables become stream labels, under the st
 
 test('elasticsearch: create + _id pairs; per-item 429 retried alone, mapping error dead-lettered, 409 counted as delivered', async (t) => {
   const es = await startElasticsearch();
-  const r = await rig(t, [() => es.close()]);
+  const r = await sinksRig(t, [() => es.close()]);
   const lines = tokens('es', 60);
   lines[10] = `{"poison": ${randomUUID()}}`;
   await writeFile(r.logFile, `${lines.join('\n')}\n`);
@@ -327,7 +292,7 @@ test('elasticsearch: create + _id pairs; per-item 429 retried alone, mapping err
 for (const encoding of ['protobuf', 'json'] as const) {
   test(`otlp (${encoding}): decoded with the generated OTLP classes; k8s resource attributes; 503 retried, partial success reported and dead-lettered`, async (t) => {
     const otlp = await startOtlp();
-    const r = await rig(t, [() => otlp.close()]);
+    const r = await sinksRig(t, [() => otlp.close()]);
     const lines = [...tokens(`otlp-${encoding}`, 80), 'ünïcødé ✓ line'];
     await writeFile(r.logFile, `${lines.join('\n')}\n`);
     let calls = 0;
@@ -411,7 +376,7 @@ for (const encoding of ['protobuf', 'json'] as const) {
 
 test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP list); a 400 is dead-lettered', async (t) => {
   const otlp = await startOtlp();
-  const r = await rig(t, [() => otlp.close()]);
+  const r = await sinksRig(t, [() => otlp.close()]);
   const status = (message: string) =>
     // google.rpc.Status { message = 2 }, in the request's encoding
     Buffer.concat([Buffer.from([0x12, message.length]), Buffer.from(message)]);
@@ -469,7 +434,7 @@ test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP l
 
 test('splunk: HEC token, events, indexer acknowledgement gates the checkpoint; a lost ack re-sends', async (t) => {
   const hec = await startSplunk('hec-secret-token', true);
-  const r = await rig(t, [() => hec.close()]);
+  const r = await sinksRig(t, [() => hec.close()]);
   const lines = tokens('hec', 40);
   await writeFile(r.logFile, `${lines.join('\n')}\n`);
   // Not indexed until the test says so.
@@ -510,7 +475,7 @@ test('splunk: HEC token, events, indexer acknowledgement gates the checkpoint; a
 
 test('auth: bearer token from a file is re-read when the Secret changes; extra headers; basic auth', async (t) => {
   const loki = await startLoki();
-  const r = await rig(t, [() => loki.close()]);
+  const r = await sinksRig(t, [() => loki.close()]);
   const tokenFile = join(r.dir, 'token');
   await writeFile(tokenFile, 'first-token\n');
   let accepted = 'Bearer first-token';

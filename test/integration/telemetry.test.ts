@@ -1,24 +1,14 @@
 // The agent's own HTTP server (/healthz, /readyz, /metrics) and `logferry status`, against a real agent.
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { appendFile, mkdir } from 'node:fs/promises';
-import { createServer } from 'node:net';
-import { join } from 'node:path';
+import { appendFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
-import { agentStarted, MAIN, startAgent, tempDir } from '../helpers/agent.js';
-import { startCollector } from '../helpers/collector.js';
+import { MAIN } from '../helpers/agent.js';
+import { rig } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const run = promisify(execFile);
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((r) => srv.listen(0, '127.0.0.1', r));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise<void>((r) => srv.close(() => r()));
-  return port;
-}
 
 function metric(text: string, series: string): number | undefined {
   for (const line of text.split('\n')) {
@@ -28,30 +18,15 @@ function metric(text: string, series: string): number | undefined {
 }
 
 test('health, readiness, metrics and status reflect what the agent did', async (t) => {
-  const dir = await tempDir(t);
-  const logs = join(dir, 'logs');
-  await mkdir(logs);
-  const file = join(logs, 'app.log');
-  const collector = await startCollector();
-  t.after(() => collector.close());
+  const r = await rig(t, { prefix: 'logferry-telemetry-', withHealthPort: true });
+  const { c: collector, logFile: file, port } = r;
   let failNext = 2;
   collector.fault = () => (failNext-- > 0 ? { status: 503 } : undefined);
   const lines = Array.from({ length: 50 }, (_, i) => `line ${i} ${'x'.repeat(40)}\n`).join('');
   await appendFile(file, lines);
-  const port = await freePort();
-  const env = {
-    LOGFERRY_PATHS: `${logs}/*.log`,
-    LOGFERRY_ENDPOINT: collector.url,
-    LOGFERRY_STATE_DIR: join(dir, 'state'),
-    LOGFERRY_HTTP_PORT: String(port),
-    LOGFERRY_FLUSH_INTERVAL_MS: '50',
-    LOGFERRY_RETRY_INITIAL_MS: '20',
-    LOGFERRY_RETRY_MAX_MS: '100',
-    LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
-  };
-  const agent = startAgent(env);
-  t.after(() => agent.kill());
-  await agentStarted(agent);
+  const extra = { LOGFERRY_RETRY_MAX_MS: '100' };
+  const env = r.env(extra);
+  const agent = await r.start(extra);
   await waitFor(() => collector.records.length >= 50, { what: '50 records' });
   const base = `http://127.0.0.1:${port}`;
   await waitFor(async () => (await fetch(`${base}/readyz`).catch(() => null))?.status === 200, {
