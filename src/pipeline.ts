@@ -238,6 +238,10 @@ export class Pipeline implements TailOutput, MetricsSource {
     return oldest;
   }
 
+  parseErrors(): number {
+    return this.parse?.parseErrors ?? 0;
+  }
+
   checkpointStats(): { writes: number; failures: number } {
     return { writes: this.store.writes, failures: this.store.failures };
   }

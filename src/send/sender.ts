@@ -71,8 +71,6 @@ export class Sender {
   };
   private readonly sink: Sink | null;
   private readonly contentType: string;
-  /** Time of the last request that got any answer; for the health check. */
-  lastAnswerAt = Date.now();
 
   constructor(
     private readonly opts: SenderOptions,
@@ -401,7 +399,6 @@ export class Sender {
         body: batch.wire,
         signal,
       });
-      this.lastAnswerAt = Date.now();
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const ct = res.headers['content-type'];
       const contentType = Array.isArray(ct) ? ct[0] : ct;

@@ -60,7 +60,6 @@ export class FileServer {
     if (!this.running || this.readable.size === 0 || (this.budget.full && !this.out.drained())) return 0;
     return Date.now() - this.lastReadAt;
   }
-  bytesRead = 0;
 
   constructor(
     private readonly opts: FileServerOptions,
@@ -302,7 +301,6 @@ export class FileServer {
       t.framer.push(this.buf, bytesRead);
       t.readOffset += bytesRead;
       t.lastGrowthAt = Date.now();
-      this.bytesRead += bytesRead;
       t.bytesRead += bytesRead;
       this.chargePending(t);
       this.readable.add(t);

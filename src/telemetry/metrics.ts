@@ -17,6 +17,10 @@ export interface SendStats {
   bytesSent: number;
   retries: number;
   deadLettered: number;
+  /** Records the collector said it already had (Elasticsearch 409): delivered. */
+  duplicates: number;
+  /** Records the collector accepted a request for but did not store (Loki out of order, OTLP partial). */
+  droppedByCollector: number;
   inFlight: number;
 }
 
@@ -28,6 +32,8 @@ export interface MetricsSource {
   /** When the oldest line read but not yet acknowledged was read, or null. */
   oldestUndeliveredAt(): number | null;
   checkpointStats(): { writes: number; failures: number };
+  /** Records shipped raw with parse_error (0 when no parser is configured). */
+  parseErrors(): number;
 }
 
 /** A counter whose value is copied from a running total at scrape time. */
@@ -86,6 +92,27 @@ export function createMetrics(source: MetricsSource): Registry {
     'Records written to the dead-letter file.',
     [],
     (c) => c.inc(source.sendStats().deadLettered),
+  );
+  mirrored(
+    registry,
+    'logferry_duplicate_records_total',
+    'Records the collector already had (409).',
+    [],
+    (c) => c.inc(source.sendStats().duplicates),
+  );
+  mirrored(
+    registry,
+    'logferry_collector_dropped_records_total',
+    'Records in accepted requests the collector did not store (also dead-lettered).',
+    [],
+    (c) => c.inc(source.sendStats().droppedByCollector),
+  );
+  mirrored(
+    registry,
+    'logferry_parse_errors_total',
+    'Records shipped raw because they did not parse.',
+    [],
+    (c) => c.inc(source.parseErrors()),
   );
   mirrored(registry, 'logferry_checkpoint_writes_total', 'Checkpoint files written.', [], (c) =>
     c.inc(source.checkpointStats().writes),
