@@ -199,7 +199,7 @@ export class Pipeline implements TailOutput, MetricsSource {
 
   /** Second signal: write what is acknowledged so far, synchronously, and let the process exit. */
   emergencyCheckpoint(): void {
-    this.store.flushSync();
+    this.files.checkpointSync();
   }
 
   /**

@@ -1,6 +1,6 @@
 // Writes the acknowledged offsets of tracked files to the checkpoint store, one write at a time.
 import type { Logger } from 'pino';
-import { FINGERPRINT_MAX_BYTES, fingerprint, tailHash } from '../tail/file-identity.js';
+import { FINGERPRINT_MAX_BYTES, fingerprint, identitySync, tailHash } from '../tail/file-identity.js';
 import type { Tailer } from '../tail/tailer.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
 
@@ -53,6 +53,32 @@ export class Checkpointer {
       this.log.error({ err, code: (err as { code?: string }).code }, 'checkpoint write failed; will retry');
       throw err;
     }
+  }
+
+  /**
+   * The second signal: bring every changed file's entry up to what is acknowledged now, synchronously
+   * (the process exits right after), then write the file. Files that cannot be read keep their entry.
+   */
+  writeSync(): void {
+    for (const t of this.tailers.values()) {
+      if (!t.dirty || t.idPrefix === '' || t.fh === null) continue;
+      try {
+        const offset = t.ack.committed;
+        const { fingerprint: fp, tail } = identitySync(t.fh.fd, offset, t.fingerprint);
+        this.store.set({
+          key: t.key,
+          path: t.path,
+          offset,
+          fingerprint: fp,
+          tail,
+          idKey: t.idKey,
+          updatedAt: new Date().toISOString(),
+        });
+      } catch {
+        // Keep the previous entry: behind, never ahead.
+      }
+    }
+    this.store.flushSync();
   }
 
   private async entryFor(t: Tailer): Promise<CheckpointEntry | null> {

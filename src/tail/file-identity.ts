@@ -1,5 +1,6 @@
 // File identity: device + inode, a fingerprint of the first bytes, and a hash of the bytes before an offset.
 import { createHash } from 'node:crypto';
+import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
 /** The fingerprint covers the first bytes of a file, growing with it up to this size. */
@@ -31,6 +32,37 @@ async function readAt(fh: FileHandle, position: number, length: number): Promise
     got += bytesRead;
   }
   return got === length ? buf : buf.subarray(0, got);
+}
+
+function readAtSync(fd: number, position: number, length: number): Buffer {
+  const buf = Buffer.alloc(length);
+  let got = 0;
+  while (got < length) {
+    const n = readSync(fd, buf, got, length - got, position + got);
+    if (n === 0) break;
+    got += n;
+  }
+  return buf.subarray(0, got);
+}
+
+/**
+ * The fingerprint and the hash before `offset`, synchronously from a descriptor: for the checkpoint the
+ * second signal writes on its way out, when no await can run.
+ */
+export function identitySync(
+  fd: number,
+  offset: number,
+  fp: Hashed,
+): { fingerprint: Hashed; tail: Hashed | null } {
+  let fingerprint = fp;
+  if (fp.len < FINGERPRINT_MAX_BYTES) {
+    const head = readAtSync(fd, 0, Math.min(fstatSync(fd).size, FINGERPRINT_MAX_BYTES));
+    fingerprint = { len: head.length, hash: hash(head, 0, head.length) };
+  }
+  if (offset === 0) return { fingerprint, tail: null };
+  const len = Math.min(offset, TAIL_CHECK_BYTES);
+  const before = readAtSync(fd, offset - len, len);
+  return { fingerprint, tail: { len: before.length, hash: hash(before, 0, before.length) } };
 }
 
 /** The fingerprint of an empty file (or of one truncated to nothing). */

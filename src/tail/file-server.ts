@@ -401,6 +401,11 @@ export class FileServer {
     return this.checkpointer.checkpoint();
   }
 
+  /** The same, synchronously, for the second signal (the process exits right after). */
+  checkpointSync(): void {
+    this.checkpointer.writeSync();
+  }
+
   /** Shutdown: stop taking paths, read every file to its current end, deliver partial last lines. */
   async drain(): Promise<void> {
     this.draining = true;

@@ -19,6 +19,9 @@ export interface Agent {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** Agents not yet exited. */
+const live = new Set<Agent>();
+
 export function startAgent(env: Record<string, string>): Agent {
   const proc = spawn(process.execPath, [MAIN], {
     env: { PATH: process.env.PATH ?? '', LOGFERRY_HTTP_PORT: '0', LOGFERRY_LOG_LEVEL: 'info', ...env },
@@ -45,8 +48,10 @@ export function startAgent(env: Record<string, string>): Agent {
   proc.stderr!.on('data', (d: Buffer) => {
     a.stderr += d.toString();
   });
+  live.add(a);
   void a.exited.then((c) => {
     a.exitCode = c;
+    live.delete(a);
   });
   return a;
 }
@@ -65,6 +70,17 @@ export async function tempDir(
   prefix = 'logferry-',
 ): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), prefix));
-  t.after(() => rm(dir, { recursive: true, force: true }));
+  t.after(async () => {
+    // An agent still running would keep writing checkpoints into the directory (ENOTEMPTY), and a hook
+    // that throws skips the hooks after it, leaving the agent alive and the test file hanging: stop them
+    // first, whatever order the test registered its hooks in. Tests in one file run one after another.
+    await Promise.all(
+      [...live].map((a) => {
+        a.kill('SIGKILL');
+        return a.exited;
+      }),
+    );
+    await rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
+  });
   return dir;
 }

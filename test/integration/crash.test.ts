@@ -209,3 +209,37 @@ test('a second SIGTERM while draining exits at once; the checkpoint stays valid;
   assert.equal(r.duplicates, 0, 'the restart resumes after the acknowledged lines');
   console.log(`second SIGTERM exited ${code} in ${tookMs} ms; restart: ${r.duplicates} duplicates`);
 });
+
+test('the second signal writes what is acknowledged at that moment, not the last interval write', async (t) => {
+  const { logs, state, collector, run } = await setup(t);
+  const writer = await Writer.open(join(logs, 'app.log'), 'e');
+  t.after(() => writer.close());
+  await writer.write(300);
+  // No interval write during the test: only the exit paths write checkpoints.
+  const agent = run({ LOGFERRY_SHUTDOWN_TIMEOUT_MS: '60000', LOGFERRY_CHECKPOINT_INTERVAL_MS: '600000' });
+  await agentStarted(agent);
+  await waitAll(collector, 'e', 300, agent);
+  let refused = 0;
+  collector.fault = () => {
+    refused++;
+    return { status: 503 };
+  };
+  await writer.write(200);
+  await waitFor(() => refused >= 1, { what: 'the agent to try the collector' });
+  agent.kill('SIGTERM');
+  await waitFor(() => agent.stdout.includes('stopping: reading files'), { what: 'draining' });
+  agent.kill('SIGTERM');
+  assert.notEqual(await agent.exited, 0);
+  const cp = await readCheckpoint(state);
+  const lineBytes = lineOf('e', 0).length + 1;
+  assert.deepEqual(
+    cp.files.map((f) => f.offset),
+    [300 * lineBytes],
+    'the checkpoint holds exactly the acknowledged lines',
+  );
+  collector.fault = null;
+  const again = run();
+  await agentStarted(again);
+  const r = await waitAll(collector, 'e', 500, again);
+  assert.equal(r.duplicates, 0, 'the restart resumes right after the acknowledged lines');
+});
