@@ -1,5 +1,6 @@
 // Prometheus metrics (prom-client), read from the pipeline's state at scrape time: nothing on the hot path.
 import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+import type { SenderStats } from '../send/sender.js';
 
 export interface FileStat {
   path: string;
@@ -11,18 +12,8 @@ export interface FileStat {
   delivered: number;
 }
 
-export interface SendStats {
-  requests: ReadonlyMap<string, number>;
-  recordsSent: number;
-  bytesSent: number;
-  retries: number;
-  deadLettered: number;
-  /** Records the collector said it already had (Elasticsearch 409): delivered. */
-  duplicates: number;
-  /** Records the collector accepted a request for but did not store (Loki out of order, OTLP partial). */
-  droppedByCollector: number;
-  inFlight: number;
-}
+/** The sender's running totals, plus the requests in flight now. */
+export type SendStats = Readonly<SenderStats> & { inFlight: number };
 
 /** What the metrics read; the pipeline implements it. */
 export interface MetricsSource {

@@ -6,10 +6,11 @@
 // The agent runs with the smallest budget allowed (64 KiB) and the default LOGFERRY_MAX_LINE_BYTES (1 MiB).
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { appendFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { appendFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Agent } from '../helpers/agent.js';
+import { checkpointOffset } from '../helpers/checkpoint-file.js';
 import type { Collector, ReceivedRecord } from '../helpers/collector.js';
 import { type Rig, rig } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -72,17 +73,6 @@ function assertLine(
   }
   assert.equal(at, end, `${what}: pieces end at ${at}, the line at ${end}`);
   assert.ok(got.map((r) => r.message).join('') === text, `${what}: pieces do not join to the line`);
-}
-
-async function checkpointOffset(stateDir: string, file: string): Promise<number> {
-  try {
-    const cp = JSON.parse(await readFile(join(stateDir, 'checkpoints.json'), 'utf8')) as {
-      files: { path: string; offset: number }[];
-    };
-    return cp.files.find((f) => f.path === file)?.offset ?? -1;
-  } catch {
-    return -1;
-  }
 }
 
 /** SIGTERM: exits 0 well before the shutdown deadline, having delivered everything it read. */

@@ -7,6 +7,7 @@ import { appendFile, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import type { Agent } from '../helpers/agent.js';
+import { checkpointOffset } from '../helpers/checkpoint-file.js';
 import type { Collector, ReceivedRecord } from '../helpers/collector.js';
 import { type Rig, rig } from '../helpers/rig.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -389,18 +390,6 @@ test('compression: gzip by default, none with LOGFERRY_COMPRESSION=none; both de
   }
 });
 
-/** The checkpointed offset of `file`, or -1 (no checkpoint file yet, or no entry for it). */
-async function checkpointOf(stateDir: string, file: string): Promise<number> {
-  try {
-    const cp = JSON.parse(await readFile(join(stateDir, 'checkpoints.json'), 'utf8')) as {
-      files: { path: string; offset: number }[];
-    };
-    return cp.files.find((f) => f.path === file)?.offset ?? -1;
-  } catch {
-    return -1;
-  }
-}
-
 test('dead-letter file not writable: the checkpoint waits at the refused line while later lines ship; once writable, it is written and the checkpoint catches up', async (t) => {
   const r = await faultsRig(t);
   // A directory where the dead-letter file goes: every write fails (EISDIR) until it is removed.
@@ -424,7 +413,7 @@ test('dead-letter file not writable: the checkpoint waits at the refused line wh
   await waitFor(() => a.logs().some((l) => l.code === 'LOGFERRY_DEAD_LETTER_WRITE'), {
     what: 'the failed dead-letter write to be logged',
   });
-  await waitFor(async () => (await checkpointOf(r.stateDir, r.logFile)) === poisonOffset, {
+  await waitFor(async () => (await checkpointOffset(r.stateDir, r.logFile)) === poisonOffset, {
     what: 'the checkpoint up to the refused line',
   });
   // Lines written now still ship...
@@ -436,11 +425,11 @@ test('dead-letter file not writable: the checkpoint waits at the refused line wh
   const clockFile = join(dirname(r.logFile), 'clock.log');
   await writeLines(clockFile, tokens('dlw-clock', 1));
   const clockSize = (await stat(clockFile)).size;
-  await waitFor(async () => (await checkpointOf(r.stateDir, clockFile)) === clockSize, {
+  await waitFor(async () => (await checkpointOffset(r.stateDir, clockFile)) === clockSize, {
     what: 'a checkpoint written after the later lines were acknowledged',
   });
   assert.equal(
-    await checkpointOf(r.stateDir, r.logFile),
+    await checkpointOffset(r.stateDir, r.logFile),
     poisonOffset,
     'the checkpoint moved past a refused line that is in no dead-letter file',
   );
@@ -457,7 +446,7 @@ test('dead-letter file not writable: the checkpoint waits at the refused line wh
   // Writable again: the record is written, and the checkpoint catches up to the end of the file.
   await rm(deadLetterPath, { recursive: true });
   const size = (await stat(r.logFile)).size;
-  await waitFor(async () => (await checkpointOf(r.stateDir, r.logFile)) === size, {
+  await waitFor(async () => (await checkpointOffset(r.stateDir, r.logFile)) === size, {
     what: 'the checkpoint at the end of the file once the dead-letter file was written',
   });
   const dead = await readDeadLetter(r.stateDir);

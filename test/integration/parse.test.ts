@@ -2,10 +2,11 @@
 // CRI logs with partial lines and a Java stack trace on stderr, per-file parsers, Kubernetes labels,
 // a crash while a multiline record is pending, and start-up refusal of a dangerous regex.
 import assert from 'node:assert/strict';
-import { appendFile, mkdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { type Agent, agentStarted, startAgent, tempDir } from '../helpers/agent.js';
+import { checkpointOffset } from '../helpers/checkpoint-file.js';
 import { type Collector, startCollector } from '../helpers/collector.js';
 import { FAST_ENV } from '../helpers/fast-env.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -133,14 +134,7 @@ test('crash with a multiline record pending: the checkpoint waits at its first l
   const first = agent(t, { ...env, LOGFERRY_MULTILINE_TIMEOUT_MS: '600000' });
   await agentStarted(first);
   await waitFor(() => c.records.some((r) => r.message === 'INFO  booting'), { what: 'first record' });
-  const checkpointed = async () => {
-    const doc = JSON.parse(
-      await readFile(join(dir, 'state', 'checkpoints.json'), 'utf8').catch(() => '{}'),
-    ) as {
-      files?: { path: string; offset: number }[];
-    };
-    return doc.files?.find((f) => f.path === file)?.offset ?? -1;
-  };
+  const checkpointed = () => checkpointOffset(join(dir, 'state'), file);
   await waitFor(async () => (await checkpointed()) === recordStart, {
     what: 'checkpoint at the pending record',
   });

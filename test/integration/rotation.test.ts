@@ -3,11 +3,12 @@
 // way loggers and logrotate do. The collector (real HTTP, 127.0.0.1) must end up with every line: zero lost;
 // duplicates are counted and printed (and none are expected where nothing failed or restarted).
 import assert from 'node:assert/strict';
-import { copyFile, mkdir, readFile, rename, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, rename, symlink, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { setTimeout as pace } from 'node:timers/promises';
 import { agentStarted } from '../helpers/agent.js';
+import { checkpointOffset } from '../helpers/checkpoint-file.js';
 import { waitFor } from '../helpers/wait-for.js';
 import { lineOf, openFiles, setupLogAgent, tally, Writer, waitAll } from '../helpers/writer.js';
 
@@ -287,15 +288,9 @@ test('a symlink removed while its target stays matched: the file is followed on,
   // unlink (events come in order) and written a checkpoint since.
   const barrier = join(logs, 'barrier.log');
   await writeFile(barrier, 'barrier\n');
-  await waitFor(
-    async () => {
-      const text = await readFile(join(state, 'checkpoints.json'), 'utf8').catch(() => '');
-      const files =
-        text === '' ? [] : (JSON.parse(text) as { files: { path: string; offset: number }[] }).files;
-      return files.some((f) => f.path === barrier && f.offset === 8);
-    },
-    { what: 'the barrier file to be checkpointed' },
-  );
+  await waitFor(async () => (await checkpointOffset(state, barrier)) === 8, {
+    what: 'the barrier file to be checkpointed',
+  });
   await w.write(50);
   const r = await waitAll(collector, 'm', 150, agent);
   console.log(`symlink removed: ${r.duplicates} duplicates`);

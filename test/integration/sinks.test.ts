@@ -8,6 +8,7 @@ import { appendFile, readFile, rename, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { Agent } from '../helpers/agent.js';
+import { checkpointOffset } from '../helpers/checkpoint-file.js';
 import { type Rig, rig } from '../helpers/rig.js';
 import {
   otlpRecords,
@@ -35,15 +36,8 @@ function tokens(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${i}-${randomUUID()}`);
 }
 
-async function checkpointOffset(r: Rig): Promise<number> {
-  try {
-    const cp = JSON.parse(await readFile(join(r.stateDir, 'checkpoints.json'), 'utf8')) as {
-      files: { path: string; offset: number }[];
-    };
-    return cp.files.find((f) => f.path === r.logFile)?.offset ?? -1;
-  } catch {
-    return -1;
-  }
+function checkpointOf(r: Rig): Promise<number> {
+  return checkpointOffset(r.stateDir, r.logFile);
 }
 
 async function deadLetters(
@@ -122,7 +116,7 @@ test('loki: streams by labels, tenant, structured metadata, strict per-stream or
   };
   const refusedLines = tokens('refused', 5);
   await appendFile(r.logFile, `${refusedLines.join('\n')}\n`);
-  await waitFor(async () => (await checkpointOffset(r)) === (await stat(r.logFile)).size, {
+  await waitFor(async () => (await checkpointOf(r)) === (await stat(r.logFile)).size, {
     what: 'checkpoint past the refused batch',
   });
   const refusedSent: string[] = refusedBatch ?? [];
@@ -238,7 +232,7 @@ test('elasticsearch: create + _id pairs; per-item 429 retried alone, mapping err
     LOGFERRY_BATCH_MAX_RECORDS: '1000',
   });
   const size = (await stat(r.logFile)).size;
-  await waitFor(async () => (await checkpointOffset(r)) === size, {
+  await waitFor(async () => (await checkpointOf(r)) === size, {
     what: 'checkpoint at the end',
     timeoutMs: 20_000,
   });
@@ -283,7 +277,7 @@ test('elasticsearch: create + _id pairs; per-item 429 retried alone, mapping err
     LOGFERRY_ES_INDEX: 'logs-app-%Y.%m.%d',
     LOGFERRY_LABELS: 'env=test',
   });
-  await waitFor(async () => (await checkpointOffset(r)) === size, { what: 'checkpoint after redelivery' });
+  await waitFor(async () => (await checkpointOf(r)) === size, { what: 'checkpoint after redelivery' });
   assert.ok(es.requests.length > requestsBefore, 'nothing was re-sent');
   assert.equal(es.docs.size, lines.length - 1, 'redelivery created documents twice');
   await stopCleanly(b);
@@ -315,7 +309,7 @@ for (const encoding of ['protobuf', 'json'] as const) {
       LOGFERRY_BATCH_MAX_RECORDS: '40',
     });
     const size = (await stat(r.logFile)).size;
-    await waitFor(async () => (await checkpointOffset(r)) === size, { what: 'checkpoint at the end' });
+    await waitFor(async () => (await checkpointOf(r)) === size, { what: 'checkpoint at the end' });
     assert.deepEqual(otlp.violations, []);
     // Batches are sent concurrently: order by offset before comparing.
     const recs = otlpRecords(otlp.exports).sort(
@@ -391,7 +385,7 @@ test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP l
   const a = await r.start({ LOGFERRY_SINK: 'otlp', LOGFERRY_ENDPOINT: `${otlp.url}/v1/logs` });
   const size1 = (await stat(r.logFile)).size;
   // Also ends on a dead letter, so that a 500 set aside fails at once with the assertion below.
-  await waitFor(async () => (await checkpointOffset(r)) === size1 || (await deadLetters(r)).length > 0, {
+  await waitFor(async () => (await checkpointOf(r)) === size1 || (await deadLetters(r)).length > 0, {
     what: 'checkpoint after the 500s',
   });
   assert.deepEqual(await deadLetters(r), [], 'a 500 was dead-lettered');
@@ -418,7 +412,7 @@ test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP l
   });
   await appendFile(r.logFile, `${refused.join('\n')}\n`);
   const size2 = (await stat(r.logFile)).size;
-  await waitFor(async () => (await checkpointOffset(r)) === size2, {
+  await waitFor(async () => (await checkpointOf(r)) === size2, {
     what: 'checkpoint past the refused batch',
   });
   assert.equal(otlp.requests.length - requestsBefore, 1, 'a 400 was retried');
@@ -453,12 +447,12 @@ test('splunk: HEC token, events, indexer acknowledgement gates the checkpoint; a
   await waitFor(() => hec.received.length >= lines.length && hec.ackQueries >= 2, {
     what: 'events received, acks polled',
   });
-  assert.ok((await checkpointOffset(r)) <= 0, 'checkpoint moved before the indexer acknowledged');
+  assert.ok((await checkpointOf(r)) <= 0, 'checkpoint moved before the indexer acknowledged');
   // The ack never came in time: the agent sends the batch again (at least once).
   await waitFor(() => hec.received.length >= 2 * lines.length, { what: 'resend after the ack timeout' });
   indexing = true;
   const size = (await stat(r.logFile)).size;
-  await waitFor(async () => (await checkpointOffset(r)) === size, { what: 'checkpoint after the ack' });
+  await waitFor(async () => (await checkpointOf(r)) === size, { what: 'checkpoint after the ack' });
   assert.deepEqual(hec.violations, []);
   assert.deepEqual([...new Set(hec.events.map((e) => e.event))], lines);
   for (const e of hec.events) {

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { AckTracker, type Segment } from '../../src/checkpoint/ack-tracker.js';
+import { prng } from '../helpers/prng.js';
 
 function tracker(start: number) {
   const commits: number[] = [];
@@ -10,18 +11,6 @@ function tracker(start: number) {
     commits.push(tr.committed);
   });
   return { t, commits };
-}
-
-/** Seeded PRNG (mulberry32). */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 interface Scenario {

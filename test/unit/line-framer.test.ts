@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { LineFramer, type LineReceiver } from '../../src/frame/line-framer.js';
+import { prng } from '../helpers/prng.js';
 
 interface Emitted {
   text: string;
@@ -41,18 +42,6 @@ function feed(input: Buffer, max: number, chunks: number[], opts: { start?: numb
 }
 
 const whole = (input: Buffer, max: number, start = 0) => feed(input, max, [input.length], { start });
-
-/** Seeded PRNG (mulberry32): reproducible random cases without a dependency. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 test('LF and CRLF lines: text without line ending, exact offset/next/rawBytes', () => {
   const input = Buffer.from('alpha\nbeta\r\n\n\r\ngamma\n', 'utf8');
