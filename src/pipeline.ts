@@ -11,6 +11,7 @@ import { DeadLetterFile } from './send/dead-letter.js';
 import { Sender } from './send/sender.js';
 import { createSink } from './sinks/create.js';
 import { NdjsonEncoder } from './sinks/ndjson-encoder.js';
+import { NdjsonLineWriter } from './sinks/ndjson-line-writer.js';
 import type { LogRecord, Sink } from './sinks/sink.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
 import type { Tailer } from './tail/tailer.js';
@@ -33,6 +34,7 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly files: FileServer;
   readonly discovery: Discovery;
   private readonly encoder: NdjsonEncoder;
+  private readonly writer: NdjsonLineWriter;
   /** Parsers, multiline, path labels; null when none is configured (the raw path, as fast as before). */
   readonly parse: ParseStage | null;
   /** The protocol, for sinks other than ndjson (records kept per batch, encoded at seal). */
@@ -49,6 +51,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     // Kubernetes labels from the Downward API, under the static LOGFERRY_LABELS.
     const labels = { ...cfg.podLabels, ...cfg.labels };
     this.encoder = new NdjsonEncoder(labels);
+    this.writer = new NdjsonLineWriter(this.encoder.labelsJson);
     const noisy = new RateLimitedLog(log);
     this.sink = createSink(cfg, VERSION, labels);
     this.sender = new Sender(
@@ -120,10 +123,33 @@ export class Pipeline implements TailOutput, MetricsSource {
     );
   }
 
-  line(from: Tailer, text: string, rawBytes: number, offset: number, next: number, cut: boolean): void {
+  line(
+    from: Tailer,
+    buf: Buffer,
+    start: number,
+    end: number,
+    rawBytes: number,
+    offset: number,
+    next: number,
+    cut: boolean,
+  ): void {
+    from.linesRead++;
+    if (this.parse === null && this.sink === null) {
+      // The raw ndjson path (the default): the line's bytes are escaped straight into the request body.
+      const bound = this.writer.bound(from, end - start);
+      if (bound <= this.batcher.directRoom) {
+        const body = this.batcher.reserve(rawBytes + RECORD_OVERHEAD_BYTES, bound);
+        this.batcher.commit(
+          this.writer.write(body, this.batcher.writeAt, buf, start, end, offset, cut),
+          from.ack,
+          next,
+        );
+        return;
+      }
+    }
+    const text = buf.toString('utf8', start, end);
     if (this.parse !== null) {
       this.parse.line(from, text, rawBytes, offset, next, cut);
-      from.linesRead++;
       return;
     }
     if (this.sink !== null) {
@@ -137,14 +163,13 @@ export class Pipeline implements TailOutput, MetricsSource {
       };
       // Held in memory with its batch: the line's bytes, the path and a fixed overhead.
       this.batcher.addRecord(record, rawBytes + from.path.length + RECORD_OVERHEAD_BYTES, from.ack, next);
-      from.linesRead++;
       return;
     }
+    // A long line: encoded as a string, so the body grows by its exact size only.
     const record = this.encoder.encode(from, text, offset, from.timestamp, cut);
     // UTF-8 size of the record: its characters plus the extra bytes of multi-byte characters.
     const extra = rawBytes - text.length;
     this.batcher.add(record, extra > 0 ? record.length + extra : record.length, from.ack, next);
-    from.linesRead++;
   }
 
   drained(): boolean {

@@ -54,10 +54,38 @@ export class Batcher {
     this.admit(size);
     let body = this.body;
     // `size` is exact for valid UTF-8; invalid bytes become 3-byte U+FFFD, so check near the end.
-    if (body === null || this.pos + 3 * size > body.length) body = this.room(encoded);
+    if (body === null || this.pos + 3 * size > body.length)
+      body = this.room(this.pos + Buffer.byteLength(encoded));
     this.pos += body.write(encoded, this.pos);
     this.counted(size, tracker, next);
   }
+
+  /**
+   * For a record the caller writes into the body itself (bytes to bytes): the body, with room for
+   * `maxSize` bytes from `writeAt`; `size` is about what it will take. Then `commit` where it ended.
+   * `maxSize` should stay within `directRoom`, or the body grows past its usual size.
+   */
+  reserve(size: number, maxSize: number): Buffer {
+    this.admit(size);
+    const body = this.body;
+    if (body !== null && this.pos + maxSize <= body.length) return body;
+    return this.room(this.pos + maxSize);
+  }
+
+  /** Where the record written after `reserve` starts. */
+  get writeAt(): number {
+    return this.pos;
+  }
+
+  /** The record written from `writeAt` ends at `end`; it covers its file up to `next`. */
+  commit(end: number, tracker: AckTracker, next: number): void {
+    const size = end - this.pos;
+    this.pos = end;
+    this.counted(size, tracker, next);
+  }
+
+  /** The largest `maxSize` for `reserve` that never grows the body past a full batch plus headroom. */
+  readonly directRoom = BODY_HEADROOM / 2;
 
   /** Add one record (sinks that encode whole batches) covering its file up to `next`. */
   addRecord(record: LogRecord, size: number, tracker: AckTracker, next: number): void {
@@ -83,9 +111,8 @@ export class Batcher {
     if (this.records >= this.opts.maxRecords || this.bytes >= this.opts.maxBytes) this.seal();
   }
 
-  /** A body with room for `encoded` after what is written. */
-  private room(encoded: string): Buffer {
-    const need = this.pos + Buffer.byteLength(encoded);
+  /** A body with room for `need` bytes in all (what is written included). */
+  private room(need: number): Buffer {
     const cur = this.body;
     if (cur !== null && need <= cur.length) return cur;
     const grown = Buffer.allocUnsafe(Math.max(need, this.opts.maxBytes + BODY_HEADROOM));

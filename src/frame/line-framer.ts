@@ -4,9 +4,31 @@
 // read ends inside a multi-byte character or the file holds invalid UTF-8, and it buffers a long
 // line without bound. Framing on Buffers keeps offsets exact and touches each byte once (indexOf).
 
-/** Receives every framed line; `offset` is where it starts, `next` where the line after it starts. */
+/**
+ * Receives every framed line as bytes: its content is buf[start, end) (line ending removed), valid only
+ * during the call (the buffer is reused); `offset` is where it starts in the file, `next` where the line
+ * after it starts. Bytes, not a string: the raw ndjson path copies them into the request body as they are.
+ */
 export interface LineReceiver {
-  line(text: string, rawBytes: number, offset: number, next: number, cut: boolean): void;
+  line(
+    buf: Buffer,
+    start: number,
+    end: number,
+    rawBytes: number,
+    offset: number,
+    next: number,
+    cut: boolean,
+  ): void;
+}
+
+/** A receiver for stages that work on text: each line decoded from UTF-8 (invalid bytes become U+FFFD). */
+export function textLines(
+  fn: (text: string, rawBytes: number, offset: number, next: number, cut: boolean) => void,
+): LineReceiver {
+  return {
+    line: (buf, start, end, rawBytes, offset, next, cut) =>
+      fn(buf.toString('utf8', start, end), rawBytes, offset, next, cut),
+  };
 }
 
 const LF = 0x0a;
@@ -61,20 +83,14 @@ export class LineFramer {
         let take: number;
         if (this.pendingLen === 0) {
           take = utf8Boundary(buf, pos, max);
-          this.receiver.line(
-            buf.toString('utf8', pos, pos + take),
-            take,
-            base + pos,
-            base + pos + take,
-            true,
-          );
+          this.receiver.line(buf, pos, pos + take, take, base + pos, base + pos + take, true);
         } else {
           // Same boundary as in one read: the piece is `n` bytes of pending ++ buf[pos, stop).
           const start = base + pos - this.pendingLen;
           const n = utf8BoundaryJoined(this.pending, this.pendingLen, buf, pos, max);
           take = Math.max(0, n - this.pendingLen);
           this.keep(buf, pos, pos + take);
-          this.receiver.line(this.pending.toString('utf8', 0, n), n, start, start + n, true);
+          this.receiver.line(this.pending, 0, n, n, start, start + n, true);
           // A character that began in the pending bytes starts the next piece.
           this.pending.copy(this.pending, 0, n, this.pendingLen);
           this.pendingLen -= n;
@@ -111,7 +127,7 @@ export class LineFramer {
     if (contentEnd > from && buf[contentEnd - 1] === CR) contentEnd--;
     const cut = this.continuing;
     this.continuing = false;
-    this.receiver.line(buf.toString('utf8', from, contentEnd), next - offset, offset, next, cut);
+    this.receiver.line(buf, from, contentEnd, next - offset, offset, next, cut);
   }
 
   private keep(buf: Buffer, from: number, to: number): void {

@@ -10,7 +10,8 @@ export interface LineSource {
 }
 
 export class NdjsonEncoder {
-  private readonly labelsJson: string;
+  /** `,"labels":{…}`, or empty without labels. */
+  readonly labelsJson: string;
 
   constructor(labels: Record<string, string>) {
     this.labelsJson = Object.keys(labels).length > 0 ? `,"labels":${JSON.stringify(labels)}` : '';

@@ -7,7 +7,17 @@ import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js'
 
 /** The next stage: receives each framed line of a tailed file. */
 export interface LineOutput {
-  line(from: Tailer, text: string, rawBytes: number, offset: number, next: number, cut: boolean): void;
+  /** The line's content is buf[start, end), valid only during the call (see LineReceiver). */
+  line(
+    from: Tailer,
+    buf: Buffer,
+    start: number,
+    end: number,
+    rawBytes: number,
+    offset: number,
+    next: number,
+    cut: boolean,
+  ): void;
 }
 
 export class Tailer implements LineReceiver, LineSource {
@@ -59,8 +69,16 @@ export class Tailer implements LineReceiver, LineSource {
 
   private readonly onCommit: (t: Tailer, tracker: AckTracker) => void;
 
-  line(text: string, rawBytes: number, offset: number, next: number, cut: boolean): void {
-    this.out.line(this, text, rawBytes, offset, next, cut);
+  line(
+    buf: Buffer,
+    start: number,
+    end: number,
+    rawBytes: number,
+    offset: number,
+    next: number,
+    cut: boolean,
+  ): void {
+    this.out.line(this, buf, start, end, rawBytes, offset, next, cut);
   }
 
   setIdKey(key: string): void {

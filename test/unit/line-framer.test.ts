@@ -1,7 +1,7 @@
 // LineFramer: bytes → lines with exact offsets, whatever the read boundaries, bytes or line lengths.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LineFramer, type LineReceiver } from '../../src/frame/line-framer.js';
+import { LineFramer, textLines } from '../../src/frame/line-framer.js';
 import { prng } from '../helpers/prng.js';
 
 interface Emitted {
@@ -14,11 +14,9 @@ interface Emitted {
 
 function framer(max: number, start = 0): { f: LineFramer; out: Emitted[] } {
   const out: Emitted[] = [];
-  const receiver: LineReceiver = {
-    line(text, rawBytes, offset, next, cut) {
-      out.push({ text, rawBytes, offset, next, cut });
-    },
-  };
+  const receiver = textLines((text, rawBytes, offset, next, cut) => {
+    out.push({ text, rawBytes, offset, next, cut });
+  });
   return { f: new LineFramer(receiver, max, start), out };
 }
 

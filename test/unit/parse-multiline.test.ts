@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import fc from 'fast-check';
-import { LineFramer } from '../../src/frame/line-framer.js';
+import { LineFramer, textLines } from '../../src/frame/line-framer.js';
 import { type AssembledRecord, type AssemblerOptions, RecordAssembler } from '../../src/parse/assembler.js';
 import { compileMultiline, type StartRuleFactory } from '../../src/parse/multiline.js';
 
@@ -38,10 +38,9 @@ function run(input: Buffer, opts: AssemblerOptions, chunks: number[] = [], start
     },
   );
   const framer = new LineFramer(
-    {
-      line: (text, bytes, offset, next, cut) =>
-        asm.push({ text, bytes, offset, next, cut, readTime: 'T', idPrefix: 'k:' }, 0),
-    },
+    textLines((text, bytes, offset, next, cut) =>
+      asm.push({ text, bytes, offset, next, cut, readTime: 'T', idPrefix: 'k:' }, 0),
+    ),
     1 << 20,
     start,
   );

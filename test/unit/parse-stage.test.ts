@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
 import { type Env, loadConfig } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { LineFramer } from '../../src/frame/line-framer.js';
+import { LineFramer, textLines } from '../../src/frame/line-framer.js';
 import { type ParseOptions, type ParseSource, ParseStage, parsingIsOff } from '../../src/parse/stage.js';
 import { NdjsonEncoder } from '../../src/sinks/ndjson-encoder.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -57,7 +57,11 @@ function stage(o: Partial<ParseOptions>, labels: Record<string, string> = {}): [
 
 /** Frame bytes of `src` into the stage, as a tailer does. */
 function feed(s: ParseStage, src: Source, bytes: Buffer | string, start = 0): LineFramer {
-  const f = new LineFramer({ line: (t, b, o, n, c) => s.line(src, t, b, o, n, c) }, 1 << 20, start);
+  const f = new LineFramer(
+    textLines((t, b, o, n, c) => s.line(src, t, b, o, n, c)),
+    1 << 20,
+    start,
+  );
   const b = Buffer.from(bytes);
   f.push(b, b.length);
   return f;
@@ -225,7 +229,11 @@ test('bad input: invalid UTF-8 replaced, overlong JSON not parsed but shipped, p
   assert.ok(deepMs < 5000, `deep JSON handled in ${deepMs} ms`);
   // A cut line's pieces are shipped as they are (a piece of JSON is not a parse error).
   const [s3, out3] = stage({ parser: 'json' });
-  const f = new LineFramer({ line: (t, b, o, n, c) => s3.line(src, t, b, o, n, c) }, 300, 0);
+  const f = new LineFramer(
+    textLines((t, b, o, n, c) => s3.line(src, t, b, o, n, c)),
+    300,
+    0,
+  );
   const big = Buffer.from(`{"msg":"${'y'.repeat(700)}"}\n`);
   f.push(big, big.length);
   assert.equal(out3.records.length, 3);

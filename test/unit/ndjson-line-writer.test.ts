@@ -1,0 +1,163 @@
+// NdjsonLineWriter (bytes → record) writes exactly what NdjsonEncoder (decoded string → record) writes.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { LineFramer } from '../../src/frame/line-framer.js';
+import { NdjsonEncoder } from '../../src/sinks/ndjson-encoder.js';
+import { NdjsonLineWriter } from '../../src/sinks/ndjson-line-writer.js';
+import { prng } from '../helpers/prng.js';
+
+const source = (timestamp: string) => ({
+  fileJson: JSON.stringify('/var/log/app/ünïcode "quoted".log'),
+  idPrefix: 'k3y:',
+  timestamp,
+});
+
+/** Bytes that exercise every branch: ASCII, escapes, valid and broken multi-byte sequences. */
+const PIECES = [
+  'plain text ',
+  '"',
+  '\\',
+  '\t',
+  '\r',
+  '\u0000',
+  '\u001b[31m',
+  '\u007f',
+  'é',
+  '€',
+  '𝄞',
+  '\u2028',
+  '中文',
+].map((s) => Buffer.from(s));
+const BROKEN = [
+  [0x80],
+  [0xc0, 0xaf],
+  [0xc2],
+  [0xe0, 0x80, 0x80],
+  [0xe2, 0x82],
+  [0xed, 0xa0, 0x80], // a surrogate
+  [0xf0, 0x8f, 0xbf, 0xbf],
+  [0xf4, 0x90, 0x80, 0x80],
+  [0xf5, 0x80],
+  [0xff],
+  [0xf0, 0x9f, 0x98],
+].map((b) => Buffer.from(b));
+
+function randomLine(rnd: () => number): Buffer {
+  const parts: Buffer[] = [];
+  const n = Math.floor(rnd() * 12);
+  for (let i = 0; i < n; i++) {
+    if (rnd() < 0.15) parts.push(BROKEN[Math.floor(rnd() * BROKEN.length)]!);
+    else if (rnd() < 0.2) parts.push(Buffer.from([Math.floor(rnd() * 256)]));
+    else parts.push(PIECES[Math.floor(rnd() * PIECES.length)]!);
+  }
+  return Buffer.concat(parts);
+}
+
+const LABEL_SETS: Record<string, string>[] = [{}, { app: 'shop', 'k"ey': 'v\\al' }];
+for (const labels of LABEL_SETS) {
+  test(`byte writer equals the string encoder on random lines (labels: ${Object.keys(labels).length})`, () => {
+    const enc = new NdjsonEncoder(labels);
+    const writer = new NdjsonLineWriter(enc.labelsJson);
+    const rnd = prng(7);
+    const dst = Buffer.alloc(1 << 16);
+    for (let i = 0; i < 5000; i++) {
+      // A new read time now and then (the writer caches per-source pieces).
+      const src = source(`2026-11-25T12:00:0${i % 3}.000Z`);
+      const line = randomLine(rnd);
+      // The line sits inside a larger buffer, as in a read chunk.
+      const buf = Buffer.concat([Buffer.from('xx\n'), line, Buffer.from('\nyy')]);
+      const offset = Math.floor(rnd() * 2 ** (1 + Math.floor(rnd() * 52)));
+      const cut = rnd() < 0.1;
+      const expected = enc.encode(src, line.toString('utf8'), offset, src.timestamp, cut);
+      const pos = Math.floor(rnd() * 100);
+      const bound = writer.bound(src, line.length);
+      const end = writer.write(dst, pos, buf, 3, 3 + line.length, offset, cut);
+      assert.ok(end - pos <= bound, 'within the bound');
+      // Bytes, not decoded text: invalid UTF-8 copied as it is would decode to the same U+FFFD.
+      assert.deepEqual(dst.subarray(pos, end), Buffer.from(expected), `line ${i}: ${line.toString('hex')}`);
+      // The record is valid JSON holding the decoded line.
+      assert.equal(JSON.parse(dst.toString('utf8', pos, end - 1)).message, line.toString('utf8'));
+    }
+  });
+}
+
+test('byte writer: offsets at the edges of digit counts and of safe integers', () => {
+  const enc = new NdjsonEncoder({});
+  const writer = new NdjsonLineWriter(enc.labelsJson);
+  const src = source('2026-11-25T12:00:00.000Z');
+  const dst = Buffer.alloc(4096);
+  const line = Buffer.from('x');
+  for (const offset of [
+    0,
+    9,
+    10,
+    99,
+    100,
+    99999,
+    100000,
+    999999,
+    1000000,
+    9999999999,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32,
+    1e15,
+    Number.MAX_SAFE_INTEGER,
+  ]) {
+    writer.bound(src, 1);
+    const end = writer.write(dst, 0, line, 0, 1, offset, false);
+    const rec = JSON.parse(dst.toString('utf8', 0, end));
+    assert.equal(rec.offset, offset);
+    assert.equal(rec.id, `k3y:${offset}`);
+  }
+});
+
+test('framed from reads of any size (one reused read buffer), the writer writes what the string path writes', () => {
+  const rnd = prng(11);
+  const enc = new NdjsonEncoder({ app: 'x' });
+  const writer = new NdjsonLineWriter(enc.labelsJson);
+  const src = source('2026-11-25T12:00:00.000Z');
+  for (let round = 0; round < 60; round++) {
+    // Mostly clean lines (the copied path), some with bytes to escape or broken UTF-8, CRLF endings.
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 200; i++) {
+      const clean = rnd() < 0.7;
+      const body = clean
+        ? Buffer.from('plain é 中 line '.repeat(1 + Math.floor(rnd() * 8)))
+        : randomLine(rnd);
+      lines.push(body, Buffer.from(rnd() < 0.2 ? '\r\n' : '\n'));
+    }
+    const input = Buffer.concat(lines);
+    const max = rnd() < 0.3 ? 16 + Math.floor(rnd() * 200) : 1 << 20;
+    let expected = '';
+    const dst = Buffer.alloc(input.length * 8 + lines.length * 300);
+    let pos = 0;
+    const framer = new LineFramer(
+      {
+        line: (buf, start, end, _raw, offset, _next, cut) => {
+          expected += enc.encode(src, buf.toString('utf8', start, end), offset, src.timestamp, cut);
+          const bound = writer.bound(src, end - start);
+          const at = pos;
+          pos = writer.write(dst, pos, buf, start, end, offset, cut);
+          assert.ok(pos - at <= bound);
+        },
+      },
+      max,
+      0,
+    );
+    // One reused read buffer at an odd byte offset (words are read unaligned), stale bytes after each
+    // read that would need escaping.
+    const backing = Buffer.alloc(input.length + 64);
+    const read = backing.subarray(1 + Math.floor(rnd() * 3));
+    let at = 0;
+    while (at < input.length) {
+      const n = Math.min(input.length - at, 1 + Math.floor(rnd() * 700));
+      read.fill('"\t\\\xff');
+      input.copy(read, 0, at, at + n);
+      framer.push(read, n);
+      at += n;
+    }
+    framer.flushPartial();
+    assert.ok(dst.subarray(0, pos).equals(Buffer.from(expected)), `round ${round}`);
+  }
+});
