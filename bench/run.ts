@@ -71,9 +71,21 @@ async function until(cond: () => boolean, timeoutMs: number, what: string): Prom
   }
 }
 
+/** The agent runs as the Docker image runs it: with the image's NODE_OPTIONS (V8 flags). */
+const IMAGE_NODE_OPTIONS =
+  /NODE_OPTIONS=(\S+)/.exec(
+    readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8'),
+  )?.[1] ?? '';
+
 function startAgent(env: Record<string, string>): ChildProcess {
   return spawn(process.execPath, [MAIN], {
-    env: { PATH: process.env.PATH ?? '', LOGFERRY_HTTP_PORT: '0', LOGFERRY_LOG_LEVEL: 'warn', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_OPTIONS: IMAGE_NODE_OPTIONS,
+      LOGFERRY_HTTP_PORT: '0',
+      LOGFERRY_LOG_LEVEL: 'warn',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
 }
@@ -206,7 +218,7 @@ const median = (xs: number[]) => {
 
 async function main(): Promise<void> {
   process.stdout.write(
-    `logferry bench: ${BACKLOG_MIB} MiB backlog in ${FILES} files, ${RUNS} runs, node ${process.version}\n`,
+    `logferry bench: ${BACKLOG_MIB} MiB backlog in ${FILES} files, ${RUNS} runs, node ${process.version}, agent NODE_OPTIONS=${IMAGE_NODE_OPTIONS} (as in the Dockerfile)\n`,
   );
   const out: string[] = [''];
   if (ONLY.has('catchup')) out.push(...(await catchupAll()));

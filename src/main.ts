@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=2
 // Process entry: environment → config → pipeline → signals; nothing else.
 import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';

@@ -3,7 +3,7 @@
 // collector is back.
 //
 // The bound, RSS_BOUND_MIB below: peak VmRSS < 200 MiB, while the collector is down and while the agent
-// catches up, with LOGFERRY_BUFFER_MAX_BYTES at its default (32 MiB) or smaller. Measured on a 2-core
+// catches up, with LOGFERRY_BUFFER_MAX_BYTES from 2 to 32 MiB (default 8 MiB). Measured on a 2-core
 // machine (Node 20): ~67 MiB right after start; peaks of 116-157 MiB over ~20 runs (the highest on a
 // loaded machine), the same for a 10 MB, 100 MB or 286 MB backlog and for budgets from 2 to 32 MiB: the
 // budget holds gzipped request bodies (these lines compress ~5.5x), and the rest is the agent's working
