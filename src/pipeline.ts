@@ -1,6 +1,7 @@
 // Wires the stages: tailers → encoder → batcher → sender, acknowledgements back to the checkpoints.
 import type { Logger } from 'pino';
-import { Batcher } from './batch/batcher.js';
+import { Batcher, bodyBytes } from './batch/batcher.js';
+import { BodyPool } from './batch/body-pool.js';
 import { ByteBudget } from './batch/byte-budget.js';
 import { CheckpointStore } from './checkpoint/checkpoint-store.js';
 import type { Config } from './config/config.js';
@@ -54,6 +55,9 @@ export class Pipeline implements TailOutput, MetricsSource {
     this.writer = new NdjsonLineWriter(this.encoder.labelsJson);
     const noisy = new RateLimitedLog(log);
     this.sink = createSink(cfg, VERSION, labels);
+    // Free bodies kept: as many as the budget could fill (it bounds the bodies in use as well).
+    const bodySize = bodyBytes(cfg.batchMaxBytes);
+    const bodies = new BodyPool(bodySize, Math.max(2, Math.floor(cfg.bufferMaxBytes / bodySize)));
     this.sender = new Sender(
       {
         endpoint: cfg.endpoint,
@@ -67,6 +71,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         credentials: new Credentials(cfg, log),
         tls: cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : undefined,
         labels,
+        bodies,
       },
       this.budget,
       new DeadLetterFile(cfg.stateDir, cfg.deadLetterMaxBytes),
@@ -80,6 +85,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         flushIntervalMs: cfg.flushIntervalMs,
         compression: cfg.compression,
         encodeItems: this.sink ? (records) => this.sink!.encode(records) : null,
+        bodies,
       },
       this.budget,
       this.sender,

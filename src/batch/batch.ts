@@ -27,4 +27,6 @@ export interface Batch {
   items: LogRecord[] | null;
   /** Bytes of `items` held in the budget (part of `charged`; 0 when the parent holds them). */
   itemBytes: number;
+  /** The pooled buffer under `body`, given back to the BodyPool once nothing reads it (else null). */
+  pooled: Buffer | null;
 }

@@ -4,6 +4,7 @@ import { gzip as gzipCb } from 'node:zlib';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { LogRecord } from '../sinks/sink.js';
 import type { Batch } from './batch.js';
+import type { BodyPool } from './body-pool.js';
 import type { ByteBudget } from './byte-budget.js';
 
 const gzip = promisify(gzipCb);
@@ -19,6 +20,8 @@ export interface BatcherOptions {
   compression: 'gzip' | 'none';
   /** Sinks other than ndjson: encodes a whole batch of records at seal (records added with addRecord). */
   encodeItems?: ((records: readonly LogRecord[]) => Buffer) | null;
+  /** Bodies reused across batches (of bodyBytes(maxBytes)); given back here after compression. */
+  bodies?: BodyPool | null;
 }
 
 /** gzip level 1: measured ~3x faster than the default 6 on log lines, for a ratio still around 6-8x. */
@@ -26,6 +29,11 @@ export const GZIP_LEVEL = 1;
 
 /** Room past LOGFERRY_BATCH_MAX_BYTES in a body buffer, so the record that fills a batch fits. */
 const BODY_HEADROOM = 64 * 1024;
+
+/** The size of a body buffer for batches of at most `maxBytes`. */
+export function bodyBytes(maxBytes: number): number {
+  return maxBytes + BODY_HEADROOM;
+}
 
 export class Batcher {
   /**
@@ -115,8 +123,13 @@ export class Batcher {
   private room(need: number): Buffer {
     const cur = this.body;
     if (cur !== null && need <= cur.length) return cur;
-    const grown = Buffer.allocUnsafe(Math.max(need, this.opts.maxBytes + BODY_HEADROOM));
-    if (cur !== null) cur.copy(grown, 0, 0, this.pos);
+    const pool = this.opts.bodies;
+    const size = bodyBytes(this.opts.maxBytes);
+    const grown = pool && need <= size ? pool.take() : Buffer.allocUnsafe(Math.max(need, size));
+    if (cur !== null) {
+      cur.copy(grown, 0, 0, this.pos);
+      pool?.give(cur);
+    }
     this.body = grown;
     return grown;
   }
@@ -162,7 +175,12 @@ export class Batcher {
     const estimate = this.bytes;
     const encodeItems = this.opts.encodeItems;
     const items = encodeItems ? this.items : null;
-    const body = encodeItems ? encodeItems(this.items) : this.takeBody();
+    let pooled: Buffer | null = null;
+    const body = encodeItems
+      ? encodeItems(this.items)
+      : this.takeBody((whole) => {
+          pooled = whole;
+        });
     // Records of whole-batch sinks stay in memory with their batch (partial retries, splits, dead-letter).
     const itemBytes = items ? estimate : 0;
     const segments = [...this.ends].map(([tracker, end]) => ({
@@ -181,6 +199,7 @@ export class Batcher {
       openParts: 0,
       items,
       itemBytes,
+      pooled,
     };
     this.budget.take(body.length);
     if (items === null) this.budget.release(estimate);
@@ -199,6 +218,10 @@ export class Batcher {
         batch.wire = wire;
         batch.compressed = true;
         batch.body = null;
+        if (batch.pooled !== null) {
+          this.opts.bodies?.give(batch.pooled);
+          batch.pooled = null;
+        }
         this.budget.take(wire.length);
         this.budget.release(batch.charged - batch.itemBytes);
         batch.charged = wire.length + batch.itemBytes;
@@ -219,13 +242,17 @@ export class Batcher {
     );
   }
 
-  /** The written body: handed over when mostly full, else copied so a small batch holds little memory. */
-  private takeBody(): Buffer {
+  /**
+   * The written body: handed over when mostly full (`handed` gets the whole buffer, to give back to the
+   * pool when the batch is done), else copied so a small batch holds little memory.
+   */
+  private takeBody(handed: (whole: Buffer) => void): Buffer {
     const buf = this.body!;
     const n = this.pos;
     this.pos = 0;
     if (n * 2 >= buf.length) {
       this.body = null;
+      handed(buf);
       return buf.subarray(0, n);
     }
     return Buffer.from(buf.subarray(0, n));

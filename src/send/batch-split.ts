@@ -37,6 +37,7 @@ async function childBatch(
     openParts: 0,
     items,
     itemBytes: 0,
+    pooled: null,
   };
 }
 

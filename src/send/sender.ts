@@ -7,6 +7,7 @@ import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
 import { Pool } from 'undici';
 import type { Batch } from '../batch/batch.js';
+import type { BodyPool } from '../batch/body-pool.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
 import { recordsNdjson, type Sink, type SinkVerdict } from '../sinks/sink.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
@@ -30,6 +31,8 @@ export interface SenderOptions extends RetryOptions {
   tls?: ConnectionOptions;
   /** Static labels, for records written to the dead-letter file by whole-batch sinks. */
   labels?: Record<string, string>;
+  /** Where the bodies of finished batches go back to (see Batch.pooled). */
+  bodies?: BodyPool;
 }
 
 export interface SenderStats {
@@ -442,6 +445,10 @@ export class Sender {
     if (parent !== null) {
       if (--parent.openParts === 0) this.finish(parent);
       return;
+    }
+    if (batch.pooled !== null) {
+      this.opts.bodies?.give(batch.pooled);
+      batch.pooled = null;
     }
     for (const { tracker, segment } of batch.segments) tracker.done(segment);
   }

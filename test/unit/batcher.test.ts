@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import type { Batch } from '../../src/batch/batch.js';
-import { Batcher, type BatcherOptions } from '../../src/batch/batcher.js';
+import { Batcher, type BatcherOptions, bodyBytes } from '../../src/batch/batcher.js';
+import { BodyPool } from '../../src/batch/body-pool.js';
 import { ByteBudget } from '../../src/batch/byte-budget.js';
 import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -232,4 +233,55 @@ test('budget: reading waits while it is full and resumes when a batch is finishe
   await waiting;
   assert.equal(resumed, true);
   assert.equal(h.budget.full, false);
+});
+
+for (const compression of ['none', 'gzip'] as const) {
+  test(`body pool (${compression}): full bodies are reused once their batch is done, contents intact`, async (t) => {
+    // Bodies are handed over (and pooled) when at least half full: batches sealed by size.
+    const maxBytes = 128 * 1024;
+    const pool = new BodyPool(bodyBytes(maxBytes), 4);
+    const h = harness(t, { maxBytes, maxRecords: 1 << 20, compression, bodies: pool });
+    const a = new AckTracker(0, () => {});
+    const expected: string[] = [];
+    const seen: string[] = [];
+    // Each batch's body is checked, then handed back as the sender does when the batch is done.
+    const done = (b: Batch) => {
+      seen.push(bodyOf(b));
+      if (b.pooled !== null) pool.give(b.pooled);
+      b.pooled = null;
+    };
+    let next = 0;
+    for (let round = 0; round < 40; round++) {
+      for (let i = 0; i < 500; i++) {
+        const r = record(next++, 200 + (next % 50));
+        h.batcher.add(r.text, r.size, a, next * 10);
+        expected.push(r.text);
+      }
+      await h.batcher.settled();
+      // gzip: the uncompressed body went back at compression, before the batch is done.
+      if (compression === 'gzip') for (const b of h.sent) assert.equal(b.pooled, null);
+      for (const b of h.sent.splice(0)) done(b);
+    }
+    h.batcher.flush();
+    await h.batcher.settled();
+    for (const b of h.sent.splice(0)) done(b);
+    const batches = expected.join('');
+    assert.equal(seen.join(''), batches, 'every record once, in order, bytes intact');
+    assert.ok(pool.taken >= 20, `bodies taken: ${pool.taken}`);
+    assert.ok(pool.taken - pool.reused <= 4, `fresh bodies: ${pool.taken - pool.reused} of ${pool.taken}`);
+  });
+}
+
+test('body pool: a buffer given back twice, or of another size, is not kept', () => {
+  const pool = new BodyPool(1024, 4);
+  const b = pool.take();
+  pool.give(b.subarray(0, 10));
+  pool.give(b);
+  assert.equal(pool.freeCount, 1, 'the same buffer is kept once');
+  pool.give(Buffer.allocUnsafeSlow(2048));
+  pool.give(Buffer.alloc(10));
+  assert.equal(pool.freeCount, 1);
+  const again = pool.take();
+  assert.equal(again.buffer, b.buffer, 'the kept buffer is handed out again');
+  assert.notEqual(pool.take().buffer, b.buffer, 'and only once');
 });

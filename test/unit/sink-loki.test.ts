@@ -196,6 +196,7 @@ test('the sender with Loki: an out-of-order 400 dead-letters the whole batch (st
       openParts: 0,
       items: records,
       itemBytes,
+      pooled: null,
     };
   };
 
