@@ -144,7 +144,7 @@ export class Pipeline implements TailOutput, MetricsSource {
       // The raw ndjson path (the default): the line's bytes are escaped straight into the request body.
       const bound = this.writer.bound(from, end - start);
       if (bound <= this.batcher.directRoom) {
-        const body = this.batcher.reserve(rawBytes + RECORD_OVERHEAD_BYTES, bound);
+        const body = this.batcher.reserve(this.writer.estimate(end - start), bound);
         this.batcher.commit(
           this.writer.write(body, this.batcher.writeAt, buf, start, end, offset, cut),
           from.ack,

@@ -85,10 +85,23 @@ export class Batcher {
     return this.pos;
   }
 
-  /** The record written from `writeAt` ends at `end`; it covers its file up to `next`. */
+  /**
+   * The record written from `writeAt` ends at `end`; it covers its file up to `next`. A record that came
+   * out larger than `reserve` was told (escapes) and no longer fits the batch starts the next one, so a
+   * body never passes LOGFERRY_BATCH_MAX_BYTES unless a single record does.
+   */
   commit(end: number, tracker: AckTracker, next: number): void {
-    const size = end - this.pos;
-    this.pos = end;
+    const start = this.pos;
+    const size = end - start;
+    if (this.records > 0 && this.bytes + size > this.opts.maxBytes) {
+      const old = this.body!;
+      this.seal();
+      // Sealing took body[0, start) (or a copy of it): the record's bytes are still where they were.
+      const body = this.room(size);
+      old.copy(body, 0, start, end);
+      this.admit(size);
+    }
+    this.pos += size;
     this.counted(size, tracker, next);
   }
 

@@ -380,7 +380,11 @@ export function loadConfig(env: Env): Config {
     batchMaxBytes: c.LOGFERRY_BATCH_MAX_BYTES,
     batchMaxRecords: c.LOGFERRY_BATCH_MAX_RECORDS,
     flushIntervalMs: c.LOGFERRY_FLUSH_INTERVAL_MS,
-    bufferMaxBytes: c.LOGFERRY_BUFFER_MAX_BYTES,
+    // Unset: 8 MiB, or room for four full batches (the default number in flight) when that is more.
+    bufferMaxBytes:
+      input.LOGFERRY_BUFFER_MAX_BYTES === undefined
+        ? Math.max(c.LOGFERRY_BUFFER_MAX_BYTES, 4 * c.LOGFERRY_BATCH_MAX_BYTES)
+        : c.LOGFERRY_BUFFER_MAX_BYTES,
     compression: c.LOGFERRY_COMPRESSION,
     labels: c.LOGFERRY_LABELS,
     httpPort: c.LOGFERRY_HTTP_PORT,

@@ -446,6 +446,9 @@ export class Sender {
       if (--parent.openParts === 0) this.finish(parent);
       return;
     }
+    // A collector that answers before reading the whole body (some proxies do, on errors) may leave its
+    // unsent tail queued on the socket while the buffer is reused: only that already-answered request's
+    // bytes could change, and the framing of the connection stays intact.
     if (batch.pooled !== null) {
       this.opts.bodies?.give(batch.pooled);
       batch.pooled = null;

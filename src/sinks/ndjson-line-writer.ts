@@ -82,6 +82,11 @@ export class NdjsonLineWriter {
     );
   }
 
+  /** About the bytes of the record of a `length`-byte line with nothing to escape (call `bound` first). */
+  estimate(length: number): number {
+    return this.head.length + this.id.length + MESSAGE_OPEN.length + 20 + length + this.tail.length;
+  }
+
   /** Write the record of line buf[start, end) into `dst` from `pos` (room: see `bound`); returns its end. */
   write(
     dst: Buffer,

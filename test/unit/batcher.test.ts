@@ -7,6 +7,7 @@ import { Batcher, type BatcherOptions, bodyBytes } from '../../src/batch/batcher
 import { BodyPool } from '../../src/batch/body-pool.js';
 import { ByteBudget } from '../../src/batch/byte-budget.js';
 import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
+import { prng } from '../helpers/prng.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 interface Harness {
@@ -285,3 +286,28 @@ test('body pool: a buffer given back twice, or of another size, is not kept', ()
   assert.equal(again.buffer, b.buffer, 'the kept buffer is handed out again');
   assert.notEqual(pool.take().buffer, b.buffer, 'and only once');
 });
+
+for (const maxBytes of [4096, 128 * 1024]) {
+  test(`records written in place (max ${maxBytes}): one larger than its estimate starts the next batch`, async (t) => {
+    const h = harness(t, { maxBytes, maxRecords: 1 << 20 });
+    const a = new AckTracker(0, () => {});
+    const rnd = prng(5);
+    const expected: string[] = [];
+    for (let i = 0; i < 3000; i++) {
+      const text = `${JSON.stringify({ i, pad: 'x'.repeat(Math.floor(rnd() * 300)) })}\n`;
+      // Estimated far too small, as a line full of escapes would be.
+      const body = h.batcher.reserve(20, text.length);
+      const at = h.batcher.writeAt;
+      h.batcher.commit(at + body.write(text, at), a, i + 1);
+      expected.push(text);
+    }
+    h.batcher.flush();
+    await h.batcher.settled();
+    for (const b of h.sent) assert.ok(b.wire.length <= maxBytes, `a body of ${b.wire.length} bytes`);
+    assert.equal(h.sent.map(bodyOf).join(''), expected.join(''), 'every record once, in order, intact');
+    assert.equal(
+      h.sent.reduce((n, b) => n + b.records, 0),
+      expected.length,
+    );
+  });
+}

@@ -243,6 +243,18 @@ test('cross-variable checks name the variable', () => {
   assert.deepEqual(variables(b), ['LOGFERRY_BUFFER_MAX_BYTES']);
 });
 
+test('the buffer default grows with the batch size when the buffer is not set', () => {
+  const MiB = 1024 * 1024;
+  assert.equal(loadConfig(BASE).bufferMaxBytes, 8 * MiB);
+  assert.equal(loadConfig({ ...BASE, LOGFERRY_BATCH_MAX_BYTES: String(16 * MiB) }).bufferMaxBytes, 64 * MiB);
+  const set = {
+    ...BASE,
+    LOGFERRY_BATCH_MAX_BYTES: String(4 * MiB),
+    LOGFERRY_BUFFER_MAX_BYTES: String(6 * MiB),
+  };
+  assert.equal(loadConfig(set).bufferMaxBytes, 6 * MiB, 'a value that is set is kept');
+});
+
 test('process: a bad configuration exits 2, names the variables, and reads nothing', async (t) => {
   const dir = await tempDir(t);
   const collector = await startCollector();
