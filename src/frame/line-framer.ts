@@ -10,16 +10,19 @@
  * after it starts. Bytes, not a string: the raw ndjson path copies them into the request body as they are.
  */
 export interface LineReceiver {
-  line(
-    buf: Buffer,
-    start: number,
-    end: number,
-    rawBytes: number,
-    offset: number,
-    next: number,
-    cut: boolean,
-  ): void;
+  line(...line: FramedLine): void;
 }
+
+/** What a framed line is made of (see LineReceiver). */
+export type FramedLine = [
+  buf: Buffer,
+  start: number,
+  end: number,
+  rawBytes: number,
+  offset: number,
+  next: number,
+  cut: boolean,
+];
 
 /** A receiver for stages that work on text: each line decoded from UTF-8 (invalid bytes become U+FFFD). */
 export function textLines(

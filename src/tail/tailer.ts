@@ -1,23 +1,14 @@
 // One tracked file: its descriptor, read offset, identity, line framer and acknowledgement tracker.
 import type { FileHandle } from 'node:fs/promises';
 import { AckTracker } from '../checkpoint/ack-tracker.js';
-import { LineFramer, type LineReceiver } from '../frame/line-framer.js';
+import { type FramedLine, LineFramer, type LineReceiver } from '../frame/line-framer.js';
 import type { LineSource } from '../sinks/ndjson-encoder.js';
 import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js';
 
 /** The next stage: receives each framed line of a tailed file. */
 export interface LineOutput {
   /** The line's content is buf[start, end), valid only during the call (see LineReceiver). */
-  line(
-    from: Tailer,
-    buf: Buffer,
-    start: number,
-    end: number,
-    rawBytes: number,
-    offset: number,
-    next: number,
-    cut: boolean,
-  ): void;
+  line(from: Tailer, ...line: FramedLine): void;
 }
 
 export class Tailer implements LineReceiver, LineSource {
