@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env node
 // Process entry: environment → config → pipeline → signals; nothing else.
 import { setFlagsFromString } from 'node:v8';
 import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
