@@ -188,12 +188,7 @@ export class Batcher {
     const estimate = this.bytes;
     const encodeItems = this.opts.encodeItems;
     const items = encodeItems ? this.items : null;
-    let pooled: Buffer | null = null;
-    const body = encodeItems
-      ? encodeItems(this.items)
-      : this.takeBody((whole) => {
-          pooled = whole;
-        });
+    const { body, pooled } = encodeItems ? { body: encodeItems(this.items), pooled: null } : this.takeBody();
     // Records of whole-batch sinks stay in memory with their batch (partial retries, splits, dead-letter).
     const itemBytes = items ? estimate : 0;
     const segments = [...this.ends].map(([tracker, end]) => ({
@@ -231,10 +226,7 @@ export class Batcher {
         batch.wire = wire;
         batch.compressed = true;
         batch.body = null;
-        if (batch.pooled !== null) {
-          this.opts.bodies?.give(batch.pooled);
-          batch.pooled = null;
-        }
+        this.opts.bodies?.release(batch);
         this.budget.take(wire.length);
         this.budget.release(batch.charged - batch.itemBytes);
         batch.charged = wire.length + batch.itemBytes;
@@ -256,19 +248,18 @@ export class Batcher {
   }
 
   /**
-   * The written body: handed over when mostly full (`handed` gets the whole buffer, to give back to the
-   * pool when the batch is done), else copied so a small batch holds little memory.
+   * The written body: handed over when mostly full (with the whole buffer under it, `pooled`, for the pool
+   * once the batch no longer needs it), else copied so a small batch holds little memory.
    */
-  private takeBody(handed: (whole: Buffer) => void): Buffer {
+  private takeBody(): { body: Buffer; pooled: Buffer | null } {
     const buf = this.body!;
     const n = this.pos;
     this.pos = 0;
     if (n * 2 >= buf.length) {
       this.body = null;
-      handed(buf);
-      return buf.subarray(0, n);
+      return { body: buf.subarray(0, n), pooled: buf };
     }
-    return Buffer.from(buf.subarray(0, n));
+    return { body: Buffer.from(buf.subarray(0, n)), pooled: null };
   }
 
   private chain: Promise<void> = Promise.resolve();

@@ -449,10 +449,7 @@ export class Sender {
     // A collector that answers before reading the whole body (some proxies do, on errors) may leave its
     // unsent tail queued on the socket while the buffer is reused: only that already-answered request's
     // bytes could change, and the framing of the connection stays intact.
-    if (batch.pooled !== null) {
-      this.opts.bodies?.give(batch.pooled);
-      batch.pooled = null;
-    }
+    this.opts.bodies?.release(batch);
     for (const { tracker, segment } of batch.segments) tracker.done(segment);
   }
 }

@@ -248,8 +248,7 @@ for (const compression of ['none', 'gzip'] as const) {
     // Each batch's body is checked, then handed back as the sender does when the batch is done.
     const done = (b: Batch) => {
       seen.push(bodyOf(b));
-      if (b.pooled !== null) pool.give(b.pooled);
-      b.pooled = null;
+      pool.release(b);
     };
     let next = 0;
     for (let round = 0; round < 40; round++) {
