@@ -188,6 +188,10 @@ export class Pipeline implements TailOutput, MetricsSource {
     this.batcher.flush();
   }
 
+  caughtUp(): void {
+    this.batcher.caughtUp();
+  }
+
   async start(): Promise<void> {
     await this.store.load();
     const initial = await this.discovery.start();
@@ -271,6 +275,10 @@ export class Pipeline implements TailOutput, MetricsSource {
 
   parseErrors(): number {
     return this.parse?.parseErrors ?? 0;
+  }
+
+  batchesSealed(): Readonly<Record<string, number>> {
+    return this.batcher.sealed;
   }
 
   checkpointStats(): { writes: number; failures: number } {

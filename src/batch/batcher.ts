@@ -30,6 +30,9 @@ export const GZIP_LEVEL = 1;
 /** Room past LOGFERRY_BATCH_MAX_BYTES in a body buffer, so the record that fills a batch fits. */
 const BODY_HEADROOM = 64 * 1024;
 
+/** Why a batch was sealed (counted per reason, for the metrics). */
+export type SealReason = 'full' | 'age' | 'caught_up' | 'flush';
+
 /** The size of a body buffer for batches of at most `maxBytes`. */
 export function bodyBytes(maxBytes: number): number {
   return maxBytes + BODY_HEADROOM;
@@ -50,6 +53,10 @@ export class Batcher {
   private timer: NodeJS.Timeout | null = null;
   private sealing = 0;
   private sealWaiters: (() => void)[] = [];
+  /** The last batch was sealed full: a backlog is being read (see `caughtUp`). */
+  private lastFull = false;
+  /** Batches sealed, per reason. */
+  readonly sealed: Record<SealReason, number> = { full: 0, age: 0, caught_up: 0, flush: 0 };
 
   constructor(
     private readonly opts: BatcherOptions,
@@ -95,7 +102,7 @@ export class Batcher {
     const size = end - start;
     if (this.records > 0 && this.bytes + size > this.opts.maxBytes) {
       const old = this.body!;
-      this.seal();
+      this.seal('full');
       // Sealing took body[0, start) (or a copy of it): the record's bytes are still where they were.
       const body = this.room(size);
       old.copy(body, 0, start, end);
@@ -117,7 +124,7 @@ export class Batcher {
 
   /** Before a record: seal a batch it would overfill; start the age timer of a new batch. */
   private admit(size: number): void {
-    if (this.records > 0 && this.bytes + size > this.opts.maxBytes) this.seal();
+    if (this.records > 0 && this.bytes + size > this.opts.maxBytes) this.seal('full');
     if (this.records === 0) {
       this.firstAt = Date.now();
       this.timer ??= setTimeout(() => this.onTimer(), this.opts.flushIntervalMs);
@@ -129,7 +136,7 @@ export class Batcher {
     this.records++;
     this.budget.take(size);
     this.ends.set(tracker, next);
-    if (this.records >= this.opts.maxRecords || this.bytes >= this.opts.maxBytes) this.seal();
+    if (this.records >= this.opts.maxRecords || this.bytes >= this.opts.maxBytes) this.seal('full');
   }
 
   /** A body with room for `need` bytes in all (what is written included). */
@@ -151,13 +158,24 @@ export class Batcher {
     this.timer = null;
     if (this.records === 0) return;
     const age = Date.now() - this.firstAt;
-    if (age >= this.opts.flushIntervalMs) this.seal();
+    if (age >= this.opts.flushIntervalMs) this.seal('age');
     else this.timer = setTimeout(() => this.onTimer(), this.opts.flushIntervalMs - age);
   }
 
   /** Seal the open batch now (shutdown, or a file rotated away). */
   flush(): void {
-    if (this.records > 0) this.seal();
+    if (this.records > 0) this.seal('flush');
+  }
+
+  /**
+   * Every file has been read to its end. If the batch before the open one was sealed full, a backlog was
+   * being read and has just ended: its last batch goes now rather than after the flush interval (measured:
+   * the wait was ~7% of a 256 MiB catch-up). Lines that trickle in fill batches by age, never full, so
+   * they still wait and are sent in few requests; at a write rate that fills a batch within the interval,
+   * this can add one request per filled batch, no more (the flag is cleared by the seal it causes).
+   */
+  caughtUp(): void {
+    if (this.lastFull && this.records > 0) this.seal('caught_up');
   }
 
   /** Resolves when every sealed batch has been handed to the consumer (compression is async). */
@@ -180,7 +198,9 @@ export class Batcher {
     return this.records;
   }
 
-  private seal(): void {
+  private seal(reason: SealReason): void {
+    this.sealed[reason]++;
+    this.lastFull = reason === 'full';
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;

@@ -32,6 +32,8 @@ export interface FileServerOptions {
 /** The stage after the tailers: lines go in; `flush` seals what is open (a file finished). */
 export interface TailOutput extends LineOutput {
   flush(): void;
+  /** Every file is read to its end for now. */
+  caughtUp(): void;
   /** Nothing is batched, compressing, queued or in flight: no release of the budget is coming. */
   drained(): boolean;
 }
@@ -269,6 +271,7 @@ export class FileServer {
       }
       const next = this.readable.values().next();
       if (next.done) {
+        this.out.caughtUp();
         for (const w of this.idleWaiters.splice(0)) w();
         await new Promise<void>((resolve) => {
           this.wake = resolve;

@@ -25,6 +25,8 @@ export interface MetricsSource {
   checkpointStats(): { writes: number; failures: number };
   /** Records shipped raw with parse_error (0 when no parser is configured). */
   parseErrors(): number;
+  /** Batches sealed so far, per reason (full, age, caught_up, flush). */
+  batchesSealed(): Readonly<Record<string, number>>;
 }
 
 /** A counter whose value is copied from a running total at scrape time. */
@@ -72,6 +74,15 @@ export function createMetrics(source: MetricsSource): Registry {
     ['status'],
     (c) => {
       for (const [status, n] of source.sendStats().requests) c.inc({ status }, n);
+    },
+  );
+  mirrored(
+    registry,
+    'logferry_batches_sealed_total',
+    'Batches sealed, by reason: full, age (the flush interval), caught_up (a backlog read to its end), flush (rotation, shutdown).',
+    ['reason'],
+    (c) => {
+      for (const [reason, n] of Object.entries(source.batchesSealed())) c.inc({ reason }, n);
     },
   );
   mirrored(registry, 'logferry_retries_total', 'Requests retried.', [], (c) =>

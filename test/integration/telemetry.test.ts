@@ -60,6 +60,10 @@ test('health, readiness, metrics and status reflect what the agent did', async (
   assert.equal(metric(text, 'logferry_oldest_undelivered_age_seconds'), 0);
   assert.ok(metric(text, 'logferry_bytes_sent_total')! > 0);
   assert.ok(metric(text, 'logferry_process_resident_memory_bytes')! > 0);
+  // 50 short lines fill no batch: they were sent by age, and no backlog ended.
+  assert.equal(metric(text, 'logferry_batches_sealed_total{reason="full"}'), 0);
+  assert.ok(metric(text, 'logferry_batches_sealed_total{reason="age"}')! >= 1);
+  assert.equal(metric(text, 'logferry_batches_sealed_total{reason="caught_up"}'), 0);
 
   // While the collector is down, lag and the oldest undelivered line grow.
   collector.fault = () => ({ status: 503 });
@@ -90,6 +94,30 @@ test('health, readiness, metrics and status reflect what the agent did', async (
   assert.match(after.stdout, /agent: not reachable/);
   assert.match(after.stdout, /100%/);
   assert.match(after.stdout, /lag 0 B/);
+});
+
+test('the last batch of a backlog is sent when every file is read to its end, not after the interval', async (t) => {
+  const r = await rig(t, { prefix: 'logferry-caughtup-', withHealthPort: true });
+  const { c: collector, logFile: file, port } = r;
+  // Two and a half batches of 16 KiB.
+  const n = 1000;
+  await appendFile(
+    file,
+    Array.from({ length: n }, (_, i) => `backlog line ${i} ${'x'.repeat(20)}\n`).join(''),
+  );
+  await r.start({ LOGFERRY_BATCH_MAX_BYTES: String(16 * 1024), LOGFERRY_FLUSH_INTERVAL_MS: '1000' });
+  await waitFor(() => collector.records.length >= n, { what: `${n} records` });
+  let text = '';
+  await waitFor(
+    async () => {
+      text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+      return metric(text, 'logferry_records_sent_total') === n;
+    },
+    { what: 'metrics to show every record sent' },
+  );
+  assert.ok(metric(text, 'logferry_batches_sealed_total{reason="full"}')! >= 2, text);
+  assert.equal(metric(text, 'logferry_batches_sealed_total{reason="caught_up"}'), 1);
+  assert.equal(metric(text, 'logferry_batches_sealed_total{reason="age"}'), 0);
 });
 
 test('an unknown command exits 2', async () => {

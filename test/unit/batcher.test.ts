@@ -80,6 +80,34 @@ test('seals by maxRecords, in order, with the segments each batch covers', (t) =
   assert.equal(h.sent.length, 3, 'flush with nothing open sends nothing');
 });
 
+test('caughtUp seals the last batch of a backlog at once, and only after a full batch', (t) => {
+  const h = harness(t, { maxRecords: 3 });
+  const a = new AckTracker(0, () => {});
+  const add = (i: number) => {
+    const r = record(i);
+    h.batcher.add(r.text, r.size, a, (i + 1) * 10);
+  };
+  // Lines that trickle in (no batch has filled): caught up, they still wait for the flush interval.
+  add(0);
+  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 0, 'a trickle waits for its batch to fill or age');
+  add(1);
+  add(2);
+  assert.equal(h.sent.length, 1, 'sealed full');
+  // A backlog: a full batch, then the rest of the file, then every file read to its end.
+  add(3);
+  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 2, 'the tail of the backlog goes at once');
+  assert.equal(h.sent[1]!.records, 1);
+  add(4);
+  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 2, 'once: the next batch waits again');
+  h.batcher.caughtUp();
+  h.batcher.flush();
+  assert.deepEqual(h.batcher.sealed, { full: 1, age: 0, caught_up: 1, flush: 1 });
+  assert.equal(h.sent.map(bodyOf).join(''), [0, 1, 2, 3, 4].map((i) => record(i).text).join(''));
+});
+
 test('segments: one per file, up to the last line of that file in the batch', (t) => {
   const h = harness(t, { maxRecords: 4 });
   const commits: string[] = [];
