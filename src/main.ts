@@ -4,7 +4,6 @@ import { setFlagsFromString } from 'node:v8';
 import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
-import { runStatus } from './status/status-command.js';
 import { startHealthServer } from './telemetry/health-server.js';
 import { createLogger } from './telemetry/logger.js';
 import { createMetrics } from './telemetry/metrics.js';
@@ -88,7 +87,10 @@ async function main(): Promise<void> {
 }
 
 if (process.argv[2] === 'status') {
-  void runStatus(process.env).then((code) => process.exit(code));
+  // Loaded only for this command: the agent's start does not pay for it.
+  void import('./status/status-command.js')
+    .then(({ runStatus }) => runStatus(process.env))
+    .then((code) => process.exit(code));
 } else if (process.argv[2] !== undefined) {
   process.stderr.write(
     `logferry: unknown command ${JSON.stringify(process.argv[2])}; commands: status (or none, to run the agent)\n`,

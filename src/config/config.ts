@@ -1,6 +1,6 @@
 // Environment variables → a validated, typed Config; every problem reported at once by variable name.
 import { accessSync, constants } from 'node:fs';
-import { z } from 'zod';
+import { z } from 'zod/v3';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { kubernetesLabels, splitParserRules } from '../parse/enrich.js';
 import { compileMultiline } from '../parse/multiline.js';
@@ -183,13 +183,13 @@ const parserRules = z
 
 const schema = z.object({
   LOGFERRY_PATHS: z
-    .string({ error: 'is required (comma-separated glob patterns of files to tail)' })
+    .string({ required_error: 'is required (comma-separated glob patterns of files to tail)' })
     .transform(splitList)
     .refine((l) => l.length > 0, 'is required (comma-separated glob patterns of files to tail)')
     .refine((l) => l.every((p) => p.startsWith('/')), 'every pattern must be an absolute path'),
   LOGFERRY_EXCLUDE: list,
   LOGFERRY_ENDPOINT: z
-    .string({ error: 'is required (the collector URL, http:// or https://)' })
+    .string({ required_error: 'is required (the collector URL, http:// or https://)' })
     .trim()
     .transform((s, ctx) => {
       let u: URL;
