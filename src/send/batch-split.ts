@@ -3,8 +3,8 @@ import { promisify } from 'node:util';
 import { gunzip as gunzipCb, gzip as gzipCb } from 'node:zlib';
 import type { Logger } from 'pino';
 import type { Batch } from '../batch/batch.js';
-import { GZIP_LEVEL } from '../batch/batcher.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
+import { GZIP_LEVEL } from '../batch/gzip-compressor.js';
 import type { LogRecord, Sink } from '../sinks/sink.js';
 
 const gzip = promisify(gzipCb);
