@@ -4,9 +4,7 @@ import { setFlagsFromString } from 'node:v8';
 import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
-import { startHealthServer } from './telemetry/health-server.js';
 import { createLogger } from './telemetry/logger.js';
-import { createMetrics } from './telemetry/metrics.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it with its baseline compiler
 // (Liftoff), then, once it is hot, again with TurboFan in the background: that second compile was measured
@@ -83,7 +81,15 @@ async function main(): Promise<void> {
     log.fatal({ err, code: (err as { code?: string }).code }, 'cannot start');
     process.exit(1);
   }
-  if (cfg.httpPort !== 0) startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
+  if (cfg.httpPort !== 0) {
+    // Loaded only when the server is on: importing prom-client (with @opentelemetry/api) takes ~47 ms
+    // (measured), which an agent with LOGFERRY_HTTP_PORT=0 need not pay before its first read.
+    const [{ startHealthServer }, { createMetrics }] = await Promise.all([
+      import('./telemetry/health-server.js'),
+      import('./telemetry/metrics.js'),
+    ]);
+    startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
+  }
 }
 
 if (process.argv[2] === 'status') {
