@@ -99,9 +99,15 @@ export class NdjsonLineWriter {
   ): number {
     let p = pos;
     dst.set(this.head, p);
-    p = writeDigits(dst, p + this.head.length, offset);
+    const digits = p + this.head.length;
+    p = writeDigits(dst, digits, offset);
+    const n = p - digits;
     dst.set(this.id, p);
-    p = writeDigits(dst, p + this.id.length, offset);
+    p += this.id.length;
+    // The id ends with the same digits: copied, not computed again (bench:encode, best of 6 runs on a busy
+    // machine: plain lines 237 → 221 ns, the others within noise).
+    for (let k = 0; k < n; k++) dst[p + k] = dst[digits + k]!;
+    p += n;
     dst.set(MESSAGE_OPEN, p);
     p += MESSAGE_OPEN.length;
     const q = this.message(dst, p, buf, start, end);
