@@ -2,6 +2,7 @@
 // Prints medians of BENCH_RUNS runs (default 3). Figures from one run are ratios against the baseline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,12 +78,22 @@ const IMAGE_NODE_OPTIONS =
     readFileSync(fileURLToPath(new URL('../Dockerfile', import.meta.url)), 'utf8'),
   )?.[1] ?? '';
 
-function startAgent(env: Record<string, string>): ChildProcess {
+/** A free TCP port on loopback, for the agent's health server (on by default, so on in the bench too). */
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const { port } = srv.address() as AddressInfo;
+  await new Promise<void>((resolve) => srv.close(() => resolve()));
+  return port;
+}
+
+/** The agent with default settings (the health server and its metrics on), but for `env`. */
+async function startAgent(env: Record<string, string>): Promise<ChildProcess> {
   return spawn(process.execPath, [MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_OPTIONS: IMAGE_NODE_OPTIONS,
-      LOGFERRY_HTTP_PORT: '0',
+      LOGFERRY_HTTP_PORT: String(await freePort()),
       LOGFERRY_LOG_LEVEL: 'warn',
       ...env,
     },
@@ -114,7 +125,7 @@ async function catchup(
   const t0 = performance.now();
   const p =
     kind === 'agent'
-      ? startAgent({
+      ? await startAgent({
           LOGFERRY_PATHS: `${join(root, 'backlog')}/*.log`,
           LOGFERRY_ENDPOINT: collector.url,
           LOGFERRY_STATE_DIR: join(root, `state-${compression}-${run}`),
@@ -159,7 +170,7 @@ async function latency(): Promise<{ p50: number; p99: number; rate: number }> {
   const file = join(dir, 'app.log');
   writeFileSync(file, '');
   const collector = await startCountingCollector();
-  const p = startAgent({
+  const p = await startAgent({
     LOGFERRY_PATHS: `${dir}/*.log`,
     LOGFERRY_ENDPOINT: collector.url,
     LOGFERRY_STATE_DIR: join(root, 'state-latency'),
@@ -193,7 +204,7 @@ async function idle(): Promise<{ cpuPercent: number }> {
   mkdirSync(dir, { recursive: true });
   for (let i = 0; i < IDLE_FILES; i++) writeFileSync(join(dir, `quiet-${i}.log`), `${line(i)}`);
   const collector = await startCountingCollector();
-  const p = startAgent({
+  const p = await startAgent({
     LOGFERRY_PATHS: `${dir}/*.log`,
     LOGFERRY_ENDPOINT: collector.url,
     LOGFERRY_STATE_DIR: join(root, 'state-idle'),

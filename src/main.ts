@@ -75,20 +75,22 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
+  // Loaded only when the server is on: importing prom-client (with @opentelemetry/api) takes ~47 ms
+  // (measured), which an agent with LOGFERRY_HTTP_PORT=0 need not pay. Started now, awaited after start.
+  const telemetry =
+    cfg.httpPort === 0
+      ? null
+      : Promise.all([import('./telemetry/health-server.js'), import('./telemetry/metrics.js')]);
+  telemetry?.catch(() => {}); // awaited below; not an unhandled rejection meanwhile
   try {
     await pipeline.start();
+    if (telemetry !== null) {
+      const [{ startHealthServer }, { createMetrics }] = await telemetry;
+      startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
+    }
   } catch (err) {
     log.fatal({ err, code: (err as { code?: string }).code }, 'cannot start');
     process.exit(1);
-  }
-  if (cfg.httpPort !== 0) {
-    // Loaded only when the server is on: importing prom-client (with @opentelemetry/api) takes ~47 ms
-    // (measured), which an agent with LOGFERRY_HTTP_PORT=0 need not pay before its first read.
-    const [{ startHealthServer }, { createMetrics }] = await Promise.all([
-      import('./telemetry/health-server.js'),
-      import('./telemetry/metrics.js'),
-    ]);
-    startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
   }
 }
 

@@ -51,8 +51,10 @@ export class Batcher {
   private sealing = 0;
   private sealWaiters: (() => void)[] = [];
   private readonly gzip: GzipCompressor | null;
-  /** The last batch was sealed full: a backlog is being read (see `caughtUp`). */
-  private lastFull = false;
+  /** The open batch has seen the reader catch up (with records in it): lines come live, not from a backlog. */
+  private idleInBatch = false;
+  /** The last batch was sealed full without the reader catching up while it filled: a backlog (`caughtUp`). */
+  private lastFullUnbroken = false;
   /** Batches sealed, per reason. */
   readonly sealed: Record<SealReason, number> = { full: 0, age: 0, caught_up: 0, flush: 0 };
 
@@ -168,14 +170,20 @@ export class Batcher {
   }
 
   /**
-   * Every file has been read to its end. If the batch before the open one was sealed full, a backlog was
-   * being read and has just ended: its last batch goes now rather than after the flush interval (measured:
-   * the wait was ~7% of a 256 MiB catch-up). Lines that trickle in fill batches by age, never full, so
-   * they still wait and are sent in few requests; at a write rate that fills a batch within the interval,
-   * this can add one request per filled batch, no more (the flag is cleared by the seal it causes).
+   * Every file has been read to its end. If the batch before the open one filled up without the reader
+   * catching up once, a backlog was being read and has just ended: its last batch goes now rather than
+   * after the flush interval (measured: the wait was ~7% of a 256 MiB catch-up). Lines written live (a
+   * trickle, or a high rate the reader keeps up with) fill batches across such moments, so they still wait
+   * for the interval or a full batch, and go in as few requests as before.
    */
   caughtUp(): void {
-    if (this.lastFull && this.records > 0) this.seal('caught_up');
+    if (this.records === 0) {
+      // A backlog that ended on a batch boundary: the next line, however late, is not part of it.
+      this.lastFullUnbroken = false;
+      return;
+    }
+    if (this.lastFullUnbroken) this.seal('caught_up');
+    else this.idleInBatch = true;
   }
 
   /** Resolves when every sealed batch has been handed to the consumer (compression is async). */
@@ -200,7 +208,8 @@ export class Batcher {
 
   private seal(reason: SealReason): void {
     this.sealed[reason]++;
-    this.lastFull = reason === 'full';
+    this.lastFullUnbroken = reason === 'full' && !this.idleInBatch;
+    this.idleInBatch = false;
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = null;

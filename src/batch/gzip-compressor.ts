@@ -15,7 +15,7 @@ const CHUNK = 128 * 1024;
 
 export class GzipCompressor {
   private readonly free: Gzip[] = [];
-  private readonly waiting: ((g: Gzip) => void)[] = [];
+  private readonly waiting: { resolve(g: Gzip): void; reject(err: unknown): void }[] = [];
   private created = 0;
 
   /** At most `streams` bodies compress at once (the thread pool has 4 threads; the machine maybe 2 cores). */
@@ -43,10 +43,16 @@ export class GzipCompressor {
     const g = this.free.pop();
     if (g !== undefined) return Promise.resolve(g);
     if (this.created < this.streams) {
+      const fresh = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK });
       this.created++;
-      return Promise.resolve(createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK }));
+      return Promise.resolve(fresh);
     }
-    return new Promise((resolve) => this.waiting.push(resolve));
+    return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** Streams made and not dropped (at most `streams`). */
+  get open(): number {
+    return this.created;
   }
 
   /** A stream is free again (null: one was dropped, so a new one may be made). */
@@ -56,10 +62,17 @@ export class GzipCompressor {
       if (g !== null) this.free.push(g);
       return;
     }
-    if (g !== null) w(g);
-    else {
+    if (g !== null) {
+      w.resolve(g);
+      return;
+    }
+    try {
+      const fresh = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK });
       this.created++;
-      w(createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK }));
+      w.resolve(fresh);
+    } catch (err) {
+      // Its body goes uncompressed (the batcher's fallback); the next one tries again.
+      w.reject(err);
     }
   }
 }
@@ -80,10 +93,11 @@ function once(g: Gzip, body: Buffer): Promise<Buffer> {
     g.on('data', onData);
     g.once('error', onError);
     g.write(body);
-    g.flush(constants.Z_FINISH, () => {
+    g.flush(constants.Z_FINISH, (err?: Error | null) => {
       g.off('data', onData);
       g.off('error', onError);
-      resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
+      if (err) reject(err);
+      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
     });
   });
 }

@@ -99,7 +99,7 @@ test('health, readiness, metrics and status reflect what the agent did', async (
 test('the last batch of a backlog is sent when every file is read to its end, not after the interval', async (t) => {
   const r = await rig(t, { prefix: 'logferry-caughtup-', withHealthPort: true });
   const { c: collector, logFile: file, port } = r;
-  // Two and a half batches of 16 KiB.
+  // About a dozen batches of 16 KiB (records of ~200 bytes), read as one backlog.
   const n = 1000;
   await appendFile(
     file,

@@ -80,32 +80,50 @@ test('seals by maxRecords, in order, with the segments each batch covers', (t) =
   assert.equal(h.sent.length, 3, 'flush with nothing open sends nothing');
 });
 
-test('caughtUp seals the last batch of a backlog at once, and only after a full batch', (t) => {
+test('caughtUp seals the last batch of a backlog at once; lines written live still wait', (t) => {
   const h = harness(t, { maxRecords: 3 });
   const a = new AckTracker(0, () => {});
-  const add = (i: number) => {
-    const r = record(i);
-    h.batcher.add(r.text, r.size, a, (i + 1) * 10);
+  let i = 0;
+  const add = (n: number) => {
+    for (let k = 0; k < n; k++, i++) {
+      const r = record(i);
+      h.batcher.add(r.text, r.size, a, (i + 1) * 10);
+    }
   };
-  // Lines that trickle in (no batch has filled): caught up, they still wait for the flush interval.
-  add(0);
-  h.batcher.caughtUp();
-  assert.equal(h.sent.length, 0, 'a trickle waits for its batch to fill or age');
+  // A trickle: no batch has filled; caught up, the line waits for its batch to fill or age.
   add(1);
+  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 0, 'a trickle waits');
   add(2);
   assert.equal(h.sent.length, 1, 'sealed full');
-  // A backlog: a full batch, then the rest of the file, then every file read to its end.
+  // That batch filled across a moment the reader had caught up: live lines, so the next one waits too.
+  add(1);
+  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 1, 'live lines at a high rate: no extra request');
+  add(2);
+  assert.equal(h.sent.length, 2, 'sealed full');
+  // A backlog: batches filled with no catching up in between, then every file read to its end.
   add(3);
+  assert.equal(h.sent.length, 3);
+  add(1);
   h.batcher.caughtUp();
-  assert.equal(h.sent.length, 2, 'the tail of the backlog goes at once');
-  assert.equal(h.sent[1]!.records, 1);
-  add(4);
+  assert.equal(h.sent.length, 4, 'the tail of the backlog goes at once');
+  assert.equal(h.sent[3]!.records, 1);
+  add(1);
   h.batcher.caughtUp();
-  assert.equal(h.sent.length, 2, 'once: the next batch waits again');
-  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 4, 'once: the next batch waits again');
   h.batcher.flush();
-  assert.deepEqual(h.batcher.sealed, { full: 1, age: 0, caught_up: 1, flush: 1 });
-  assert.equal(h.sent.map(bodyOf).join(''), [0, 1, 2, 3, 4].map((i) => record(i).text).join(''));
+  // A backlog that ends exactly on a batch boundary: a line that comes later is not part of it.
+  add(3);
+  add(3);
+  assert.equal(h.sent.length, 7);
+  h.batcher.caughtUp();
+  add(1);
+  h.batcher.caughtUp();
+  assert.equal(h.sent.length, 7, 'a late line after a backlog that ended on a boundary waits');
+  h.batcher.flush();
+  assert.deepEqual(h.batcher.sealed, { full: 5, age: 0, caught_up: 1, flush: 2 });
+  assert.equal(h.sent.map(bodyOf).join(''), Array.from({ length: i }, (_, k) => record(k).text).join(''));
 });
 
 test('segments: one per file, up to the last line of that file in the batch', (t) => {

@@ -1,5 +1,6 @@
 // GzipCompressor: every body comes back as one complete gzip member, through a bounded set of reused streams.
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
 import { GzipCompressor } from '../../src/batch/gzip-compressor.js';
@@ -15,8 +16,14 @@ test('bodies compressed at once, more than there are streams, each decompress to
     );
     return Buffer.from(lines.join(''));
   });
-  bodies.push(Buffer.alloc(0), Buffer.alloc(300_000, 0x61));
+  // Empty, very compressible, and incompressible: 1 MiB of random bytes takes several output chunks.
+  bodies.push(Buffer.alloc(0), Buffer.alloc(300_000, 0x61), randomBytes(1 << 20), randomBytes(300_000));
   const outs = await Promise.all(bodies.map((b) => c.compress(b)));
+  assert.equal(c.open, 2, 'never more streams than allowed');
+  assert.ok(
+    outs.some((o) => o.length > 256 * 1024),
+    'a member longer than two output chunks',
+  );
   outs.forEach((o, i) => {
     assert.equal(o[0], 0x1f, `body ${i}: a gzip header`);
     assert.ok(gunzipSync(o).equals(bodies[i]!), `body ${i} round-trips`);
