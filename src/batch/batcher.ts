@@ -6,7 +6,11 @@ import type { BodyPool } from './body-pool.js';
 import type { ByteBudget } from './byte-budget.js';
 import { GzipCompressor } from './gzip-compressor.js';
 
-/** Bodies compressed at once (each on a thread of libuv's pool). */
+/**
+ * Bodies compressed at once (each on a thread of libuv's pool). Measured in 2 M-line catch-ups on this
+ * 2-core machine: 2 streams were slower (71-72 MB/s against 79-102 with 3 or 4), 4 kept more malloc
+ * heap (21.2-21.9 MB against 15.8-16.6 with 3).
+ */
 const GZIP_STREAMS = 3;
 
 export interface BatchConsumer {

@@ -42,12 +42,15 @@ export class GzipCompressor {
   private take(): Promise<Gzip> {
     const g = this.free.pop();
     if (g !== undefined) return Promise.resolve(g);
-    if (this.created < this.streams) {
-      const fresh = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK });
-      this.created++;
-      return Promise.resolve(fresh);
-    }
+    if (this.created < this.streams) return Promise.resolve(this.make());
     return new Promise((resolve, reject) => this.waiting.push({ resolve, reject }));
+  }
+
+  /** A new stream, counted once it exists (if making it throws, the count stays right). */
+  private make(): Gzip {
+    const g = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK });
+    this.created++;
+    return g;
   }
 
   /** Streams made and not dropped (at most `streams`). */
@@ -67,9 +70,7 @@ export class GzipCompressor {
       return;
     }
     try {
-      const fresh = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK });
-      this.created++;
-      w.resolve(fresh);
+      w.resolve(this.make());
     } catch (err) {
       // Its body goes uncompressed (the batcher's fallback); the next one tries again.
       w.reject(err);
