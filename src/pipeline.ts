@@ -1,5 +1,6 @@
 // Wires the stages: tailers → encoder → batcher → sender, acknowledgements back to the checkpoints.
 import type { Logger } from 'pino';
+import { ByteArena } from './arena/byte-arena.js';
 import { Batcher, bodyBytes } from './batch/batcher.js';
 import { BodyPool } from './batch/body-pool.js';
 import { ByteBudget } from './batch/byte-budget.js';
@@ -23,6 +24,12 @@ export const VERSION = '0.1.0';
 
 /** Memory of one kept record beyond its text and path (object, id, timestamp), for the budget. */
 const RECORD_OVERHEAD_BYTES = 160;
+
+/**
+ * Most request bodies kept in the byte arena. Its memory stays resident once touched (WebAssembly memory
+ * cannot be given back), so bodies beyond this come from the heap, where idle ones are dropped.
+ */
+const ARENA_BODY_BYTES = 16 * 1024 * 1024;
 
 /** A stuck pipeline: files waiting to be read, room in the budget, and no read for this long. */
 const STUCK_AFTER_MS = 60_000;
@@ -52,7 +59,6 @@ export class Pipeline implements TailOutput, MetricsSource {
     // Kubernetes labels from the Downward API, under the static LOGFERRY_LABELS.
     const labels = { ...cfg.podLabels, ...cfg.labels };
     this.encoder = new NdjsonEncoder(labels);
-    this.writer = new NdjsonLineWriter(this.encoder.labelsJson);
     const noisy = new RateLimitedLog(log);
     this.sink = createSink(cfg, VERSION, labels);
     // Free bodies kept: every body that can be in use at once (as many sealed as the budget holds, the open
@@ -60,7 +66,16 @@ export class Pipeline implements TailOutput, MetricsSource {
     // 2 M-line catch-ups peaked 109-113 MB on Node 26 against 103-104 with 9, and 81-91 against 81 on Node 20
     // (2 runs each); the 256 MiB bench's medians did not move (Node 26: 101 and 136 MB either way).
     const bodySize = bodyBytes(cfg.batchMaxBytes);
-    const bodies = new BodyPool(bodySize, Math.floor(cfg.bufferMaxBytes / bodySize) + 2);
+    const keep = Math.floor(cfg.bufferMaxBytes / bodySize) + 2;
+    // The raw ndjson path (no parser, the ndjson sink) escapes lines from the read buffer into the bodies
+    // with WebAssembly: both live in one arena.
+    const inArena = Math.min(keep, Math.floor(ARENA_BODY_BYTES / bodySize));
+    const arena =
+      parsingIsOff(cfg) && this.sink === null && inArena > 0
+        ? ByteArena.create([cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
+        : null;
+    this.writer = new NdjsonLineWriter(this.encoder.labelsJson, arena);
+    const bodies = new BodyPool(bodySize, keep, arena, inArena);
     this.sender = new Sender(
       {
         endpoint: cfg.endpoint,
@@ -118,7 +133,14 @@ export class Pipeline implements TailOutput, MetricsSource {
           },
           (delta) => (delta > 0 ? this.budget.take(delta) : this.budget.release(-delta)),
         );
-    this.files = new FileServer(cfg, this.store, this.budget, this, log);
+    this.files = new FileServer(
+      cfg,
+      this.store,
+      this.budget,
+      this,
+      log,
+      arena?.region(cfg.readChunkBytes) ?? null,
+    );
     this.discovery = new Discovery(
       {
         paths: cfg.paths,

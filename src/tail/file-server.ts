@@ -69,8 +69,10 @@ export class FileServer {
     private readonly budget: ByteBudget,
     private readonly out: TailOutput,
     private readonly log: Logger,
+    /** Where files are read into (a region of the byte arena), else one of readChunkBytes is made. */
+    readBuffer: Buffer | null = null,
   ) {
-    this.buf = Buffer.allocUnsafe(opts.readChunkBytes);
+    this.buf = readBuffer ?? Buffer.allocUnsafe(opts.readChunkBytes);
     this.descriptors = new DescriptorBudget(
       opts.maxOpenFiles,
       opts.idleCloseMs,

@@ -2,6 +2,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
+import { ByteArena } from '../../src/arena/byte-arena.js';
 import type { Batch } from '../../src/batch/batch.js';
 import { Batcher, type BatcherOptions, bodyBytes } from '../../src/batch/batcher.js';
 import { BodyPool } from '../../src/batch/body-pool.js';
@@ -282,16 +283,29 @@ test('budget: reading waits while it is full and resumes when a batch is finishe
   assert.equal(h.budget.full, false);
 });
 
-for (const compression of ['none', 'gzip'] as const) {
-  test(`body pool (${compression}): full bodies are reused once their batch is done, contents intact`, async (t) => {
+for (const [compression, inArena] of [
+  ['none', 0],
+  ['gzip', 0],
+  ['none', 2],
+  ['gzip', 4],
+] as const) {
+  test(`body pool (${compression}, ${inArena} in a byte arena): full bodies are reused once their batch is done, contents intact`, async (t) => {
     // Bodies are handed over (and pooled) when at least half full: batches sealed by size.
     const maxBytes = 128 * 1024;
-    const pool = new BodyPool(bodyBytes(maxBytes), 4);
+    const arena = inArena > 0 ? ByteArena.create(new Array(inArena).fill(bodyBytes(maxBytes))) : null;
+    const pool = new BodyPool(bodyBytes(maxBytes), 4, arena, inArena);
     const h = harness(t, { maxBytes, maxRecords: 1 << 20, compression, bodies: pool });
     const a = new AckTracker(0, () => {});
     const expected: string[] = [];
     const seen: string[] = [];
     // Each batch's body is checked, then handed back as the sender does when the batch is done.
+    let arenaBodies = 0;
+    const take = pool.take.bind(pool);
+    pool.take = () => {
+      const body = take();
+      if (arena !== null && arena.at(body) >= 0) arenaBodies++;
+      return body;
+    };
     const done = (b: Batch) => {
       seen.push(bodyOf(b));
       pool.release(b);
@@ -315,8 +329,32 @@ for (const compression of ['none', 'gzip'] as const) {
     assert.equal(seen.join(''), batches, 'every record once, in order, bytes intact');
     assert.ok(pool.taken >= 20, `bodies taken: ${pool.taken}`);
     assert.ok(pool.taken - pool.reused <= 4, `fresh bodies: ${pool.taken - pool.reused} of ${pool.taken}`);
+    if (arena !== null) assert.ok(arenaBodies >= pool.taken / 2, `bodies in the arena: ${arenaBodies}`);
   });
 }
+
+test('body pool with a byte arena: its bodies first, then the heap; each kept once, views included', () => {
+  const arena = ByteArena.create([1024, 1024, 1024])!;
+  const pool = new BodyPool(1024, 3, arena, 2);
+  const a = pool.take();
+  const b = pool.take();
+  const c = pool.take();
+  assert.ok(arena.at(a) >= 0 && arena.at(b) >= 0, 'two bodies from the arena');
+  assert.equal(arena.at(c), -1, 'the third from the heap');
+  assert.ok(Math.abs(arena.at(a) - arena.at(b)) >= 1024, 'arena bodies do not overlap');
+  pool.give(a.subarray(100, 200));
+  pool.give(a);
+  assert.equal(pool.freeCount, 1, 'a view of an arena body gives back that body, once');
+  pool.give(c);
+  pool.give(pool.take());
+  assert.equal(pool.freeCount, 2, 'one heap body kept (3 kept, 2 of them in the arena)');
+  pool.give(Buffer.allocUnsafeSlow(1024));
+  assert.equal(pool.freeCount, 2, 'no more heap bodies than that');
+  pool.give(b);
+  assert.equal(pool.take(), b, 'arena bodies are handed out first');
+  assert.equal(pool.take(), a);
+  assert.equal(pool.take().buffer, c.buffer, 'then the kept heap body');
+});
 
 test('body pool: a buffer given back twice, or of another size, is not kept', () => {
   const pool = new BodyPool(1024, 4);

@@ -1,6 +1,7 @@
 // NdjsonLineWriter (bytes → record) writes exactly what NdjsonEncoder (decoded string → record) writes.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { ByteArena } from '../../src/arena/byte-arena.js';
 import { LineFramer } from '../../src/frame/line-framer.js';
 import { NdjsonEncoder } from '../../src/sinks/ndjson-encoder.js';
 import { NdjsonLineWriter } from '../../src/sinks/ndjson-line-writer.js';
@@ -53,32 +54,85 @@ function randomLine(rnd: () => number): Buffer {
   return Buffer.concat(parts);
 }
 
+/**
+ * Where the writer's buffers come from: the heap (the JavaScript path), or a byte arena (the WebAssembly
+ * path, for lines read into the arena and written into bodies in it). `calls` counts the arena's escapes,
+ * so a test can tell the WebAssembly path was taken.
+ */
+interface Mode {
+  name: string;
+  writer(labelsJson: string): NdjsonLineWriter;
+  alloc(n: number): Buffer;
+  calls(): number;
+}
+
+function heapMode(): Mode {
+  return {
+    name: 'JavaScript',
+    writer: (labelsJson) => new NdjsonLineWriter(labelsJson),
+    alloc: (n) => Buffer.alloc(n),
+    calls: () => 0,
+  };
+}
+
+function arenaMode(bytes: number): Mode {
+  const arena = ByteArena.create([bytes]);
+  assert.ok(arena !== null, 'WebAssembly SIMD is available here');
+  const whole = arena.region(bytes);
+  let used = 0;
+  let calls = 0;
+  const counting: ByteArena = Object.assign(Object.create(arena), {
+    escape: (a: number, b: number, c: number, d: number) => {
+      calls++;
+      return arena.escape(a, b, c, d);
+    },
+  });
+  return {
+    name: 'WebAssembly',
+    writer: (labelsJson) => new NdjsonLineWriter(labelsJson, counting),
+    alloc: (n) => {
+      const b = whole.subarray(used, used + n);
+      used += n;
+      return b.fill(0);
+    },
+    calls: () => calls,
+  };
+}
+
+const MODES = [() => heapMode(), () => arenaMode(8 << 20)];
+
 const LABEL_SETS: Record<string, string>[] = [{}, { app: 'shop', 'k"ey': 'v\\al' }];
 for (const labels of LABEL_SETS) {
-  test(`byte writer equals the string encoder on random lines (labels: ${Object.keys(labels).length})`, () => {
-    const enc = new NdjsonEncoder(labels);
-    const writer = new NdjsonLineWriter(enc.labelsJson);
-    const rnd = prng(7);
-    const dst = Buffer.alloc(1 << 16);
-    for (let i = 0; i < 5000; i++) {
-      // A new read time now and then (the writer caches per-source pieces).
-      const src = source(`2026-11-25T12:00:0${i % 3}.000Z`);
-      const line = randomLine(rnd);
-      // The line sits inside a larger buffer, as in a read chunk.
-      const buf = Buffer.concat([Buffer.from('xx\n'), line, Buffer.from('\nyy')]);
-      const offset = Math.floor(rnd() * 2 ** (1 + Math.floor(rnd() * 52)));
-      const cut = rnd() < 0.1;
-      const expected = enc.encode(src, line.toString('utf8'), offset, src.timestamp, cut);
-      const pos = Math.floor(rnd() * 100);
-      const bound = writer.bound(src, line.length);
-      const end = writer.write(dst, pos, buf, 3, 3 + line.length, offset, cut);
-      assert.ok(end - pos <= bound, 'within the bound');
-      // Bytes, not decoded text: invalid UTF-8 copied as it is would decode to the same U+FFFD.
-      assert.deepEqual(dst.subarray(pos, end), Buffer.from(expected), `line ${i}: ${line.toString('hex')}`);
-      // The record is valid JSON holding the decoded line.
-      assert.equal(JSON.parse(dst.toString('utf8', pos, end - 1)).message, line.toString('utf8'));
-    }
-  });
+  for (const makeMode of MODES) {
+    const mode = makeMode();
+    test(`byte writer (${mode.name}) equals the string encoder on random lines (labels: ${Object.keys(labels).length})`, () => {
+      const enc = new NdjsonEncoder(labels);
+      const writer = mode.writer(enc.labelsJson);
+      const rnd = prng(7);
+      const dst = mode.alloc(1 << 16);
+      const chunk = mode.alloc(4096);
+      for (let i = 0; i < 5000; i++) {
+        // A new read time now and then (the writer caches per-source pieces).
+        const src = source(`2026-11-25T12:00:0${i % 3}.000Z`);
+        const line = randomLine(rnd);
+        // The line sits inside a larger buffer, as in a read chunk.
+        const buf = chunk;
+        Buffer.concat([Buffer.from('xx\n'), line, Buffer.from('\nyy')]).copy(buf);
+        const offset = Math.floor(rnd() * 2 ** (1 + Math.floor(rnd() * 52)));
+        const cut = rnd() < 0.1;
+        const expected = enc.encode(src, line.toString('utf8'), offset, src.timestamp, cut);
+        const pos = Math.floor(rnd() * 100);
+        const bound = writer.bound(src, line.length);
+        const end = writer.write(dst, pos, buf, 3, 3 + line.length, offset, cut);
+        assert.ok(end - pos <= bound, 'within the bound');
+        // Bytes, not decoded text: invalid UTF-8 copied as it is would decode to the same U+FFFD.
+        assert.deepEqual(dst.subarray(pos, end), Buffer.from(expected), `line ${i}: ${line.toString('hex')}`);
+        // The record is valid JSON holding the decoded line.
+        assert.equal(JSON.parse(dst.toString('utf8', pos, end - 1)).message, line.toString('utf8'));
+      }
+      if (mode.name === 'WebAssembly') assert.ok(mode.calls() >= 5000, 'every line went through WebAssembly');
+    });
+  }
 }
 
 test('byte writer: offsets at the edges of digit counts and of safe integers', () => {
@@ -112,52 +166,57 @@ test('byte writer: offsets at the edges of digit counts and of safe integers', (
   }
 });
 
-test('framed from reads of any size (one reused read buffer), the writer writes what the string path writes', () => {
-  const rnd = prng(11);
-  const enc = new NdjsonEncoder({ app: 'x' });
-  const writer = new NdjsonLineWriter(enc.labelsJson);
-  const src = source('2026-11-25T12:00:00.000Z');
-  for (let round = 0; round < 60; round++) {
-    // Mostly clean lines (the copied path), some with bytes to escape or broken UTF-8, CRLF endings.
-    const lines: Buffer[] = [];
-    for (let i = 0; i < 200; i++) {
-      const clean = rnd() < 0.7;
-      const body = clean
-        ? Buffer.from('plain é 中 line '.repeat(1 + Math.floor(rnd() * 8)))
-        : randomLine(rnd);
-      lines.push(body, Buffer.from(rnd() < 0.2 ? '\r\n' : '\n'));
-    }
-    const input = Buffer.concat(lines);
-    const max = rnd() < 0.3 ? 16 + Math.floor(rnd() * 200) : 1 << 20;
-    let expected = '';
-    const dst = Buffer.alloc(input.length * 8 + lines.length * 300);
-    let pos = 0;
-    const framer = new LineFramer(
-      {
-        line: (buf, start, end, _raw, offset, _next, cut) => {
-          expected += enc.encode(src, buf.toString('utf8', start, end), offset, src.timestamp, cut);
-          const bound = writer.bound(src, end - start);
-          const at = pos;
-          pos = writer.write(dst, pos, buf, start, end, offset, cut);
-          assert.ok(pos - at <= bound);
+for (const makeMode of MODES) {
+  const mode = makeMode();
+  test(`framed from reads of any size (one reused read buffer), the writer (${mode.name}) writes what the string path writes`, () => {
+    const rnd = prng(11);
+    const enc = new NdjsonEncoder({ app: 'x' });
+    const writer = mode.writer(enc.labelsJson);
+    const backing = mode.alloc(1 << 20);
+    const dst = mode.alloc(6 << 20);
+    const src = source('2026-11-25T12:00:00.000Z');
+    for (let round = 0; round < 60; round++) {
+      // Mostly clean lines (the copied path), some with bytes to escape or broken UTF-8, CRLF endings.
+      const lines: Buffer[] = [];
+      for (let i = 0; i < 200; i++) {
+        const clean = rnd() < 0.7;
+        const body = clean
+          ? Buffer.from('plain é 中 line '.repeat(1 + Math.floor(rnd() * 8)))
+          : randomLine(rnd);
+        lines.push(body, Buffer.from(rnd() < 0.2 ? '\r\n' : '\n'));
+      }
+      const input = Buffer.concat(lines);
+      const max = rnd() < 0.3 ? 16 + Math.floor(rnd() * 200) : 1 << 20;
+      let expected = '';
+      assert.ok(dst.length >= input.length * 8 + lines.length * 300 && backing.length >= input.length + 64);
+      let pos = 0;
+      const framer = new LineFramer(
+        {
+          line: (buf, start, end, _raw, offset, _next, cut) => {
+            expected += enc.encode(src, buf.toString('utf8', start, end), offset, src.timestamp, cut);
+            const bound = writer.bound(src, end - start);
+            const at = pos;
+            pos = writer.write(dst, pos, buf, start, end, offset, cut);
+            assert.ok(pos - at <= bound);
+          },
         },
-      },
-      max,
-      0,
-    );
-    // One reused read buffer at an odd byte offset (words are read unaligned), stale bytes after each
-    // read that would need escaping.
-    const backing = Buffer.alloc(input.length + 64);
-    const read = backing.subarray(1 + Math.floor(rnd() * 3));
-    let at = 0;
-    while (at < input.length) {
-      const n = Math.min(input.length - at, 1 + Math.floor(rnd() * 700));
-      read.fill('"\t\\\xff');
-      input.copy(read, 0, at, at + n);
-      framer.push(read, n);
-      at += n;
+        max,
+        0,
+      );
+      // One reused read buffer at an odd byte offset (words are read unaligned), stale bytes after each
+      // read that would need escaping.
+      const read = backing.subarray(1 + Math.floor(rnd() * 3));
+      let at = 0;
+      while (at < input.length) {
+        const n = Math.min(input.length - at, 1 + Math.floor(rnd() * 700));
+        read.fill('"\t\\\xff');
+        input.copy(read, 0, at, at + n);
+        framer.push(read, n);
+        at += n;
+      }
+      framer.flushPartial();
+      assert.ok(dst.subarray(0, pos).equals(Buffer.from(expected)), `round ${round}`);
     }
-    framer.flushPartial();
-    assert.ok(dst.subarray(0, pos).equals(Buffer.from(expected)), `round ${round}`);
-  }
-});
+    if (mode.name === 'WebAssembly') assert.ok(mode.calls() > 10_000, 'lines went through WebAssembly');
+  });
+}
