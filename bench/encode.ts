@@ -1,5 +1,7 @@
 // `npm run bench:encode`: the hot path alone (framing + encoding into a body), byte writer vs string encoder.
-// Both run in the same process on the same reads; prints ns per line (median of BENCH_RUNS) and the ratio.
+// All run in the same process on the same reads; prints ns per line (median of BENCH_RUNS) and the ratios.
+// The byte writer runs twice: on heap buffers (its JavaScript escaping) and on a byte arena (WebAssembly).
+import { ByteArena } from '../src/arena/byte-arena.js';
 import { LineFramer, textLines } from '../src/frame/line-framer.js';
 import { NdjsonEncoder } from '../src/sinks/ndjson-encoder.js';
 import { NdjsonLineWriter } from '../src/sinks/ndjson-line-writer.js';
@@ -24,13 +26,15 @@ const src = {
 };
 
 /** Frame `input` read by read through one reused buffer, encoding each line into a body; ns per line. */
-function run(input: Buffer, lines: number, mode: 'bytes' | 'string'): number {
+function run(input: Buffer, lines: number, mode: 'bytes' | 'arena' | 'string'): number {
   const encoder = new NdjsonEncoder({ app: 'shop' });
-  const writer = new NdjsonLineWriter(encoder.labelsJson);
-  const body = Buffer.allocUnsafe(2 * 1024 * 1024);
+  const arena = mode === 'arena' ? ByteArena.create([2 * 1024 * 1024, READ]) : null;
+  if (mode === 'arena' && arena === null) throw new Error('no WebAssembly SIMD here');
+  const writer = new NdjsonLineWriter(encoder.labelsJson, arena);
+  const body = arena?.region(2 * 1024 * 1024) ?? Buffer.allocUnsafe(2 * 1024 * 1024);
   let pos = 0;
   const receiver =
-    mode === 'bytes'
+    mode !== 'string'
       ? {
           line: (
             buf: Buffer,
@@ -51,7 +55,7 @@ function run(input: Buffer, lines: number, mode: 'bytes' | 'string'): number {
           pos += body.write(encoder.encode(src, text, offset, src.timestamp, cut), pos);
         });
   const framer = new LineFramer(receiver, 1024 * 1024, 0);
-  const read = Buffer.allocUnsafe(READ);
+  const read = arena?.region(READ) ?? Buffer.allocUnsafe(READ);
   const t0 = process.hrtime.bigint();
   for (let at = 0; at < input.length; ) {
     const n = input.copy(read, 0, at, at + READ);
@@ -65,7 +69,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 process.stdout.write(`encode bench: ${LINES} lines per shape, ${RUNS} runs, node ${process.version}\n\n`);
 process.stdout.write(
-  '| lines | string encoder ns/line | byte writer ns/line | ratio |\n| --- | --- | --- | --- |\n',
+  '| lines | string encoder ns/line | byte writer, JavaScript | byte writer, WebAssembly | ratios to the string encoder |\n' +
+    '| --- | --- | --- | --- | --- |\n',
 );
 for (const [name, shape] of Object.entries(SHAPES)) {
   const parts: string[] = [];
@@ -73,16 +78,21 @@ for (const [name, shape] of Object.entries(SHAPES)) {
   const input = Buffer.from(parts.join(''));
   const str: number[] = [];
   const bytes: number[] = [];
-  // Alternated, after one warm-up each, so both see the same machine.
+  const wasm: number[] = [];
+  // Alternated, after one warm-up each, so all see the same machine.
   run(input, LINES, 'string');
   run(input, LINES, 'bytes');
+  run(input, LINES, 'arena');
   for (let r = 0; r < RUNS; r++) {
     str.push(run(input, LINES, 'string'));
     bytes.push(run(input, LINES, 'bytes'));
+    wasm.push(run(input, LINES, 'arena'));
   }
   const s = median(str);
   const b = median(bytes);
+  const w = median(wasm);
   process.stdout.write(
-    `| ${name} (${Math.round(input.length / LINES)} B) | ${s.toFixed(0)} | ${b.toFixed(0)} | ${(s / b).toFixed(2)}x |\n`,
+    `| ${name} (${Math.round(input.length / LINES)} B) | ${s.toFixed(0)} | ${b.toFixed(0)} | ${w.toFixed(0)} | ` +
+      `${(s / b).toFixed(2)}x, ${(s / w).toFixed(2)}x |\n`,
   );
 }

@@ -13,7 +13,7 @@ import { DeadLetterFile } from './send/dead-letter.js';
 import { Sender } from './send/sender.js';
 import { createSink } from './sinks/create.js';
 import { NdjsonEncoder } from './sinks/ndjson-encoder.js';
-import { NdjsonLineWriter } from './sinks/ndjson-line-writer.js';
+import { NdjsonLineWriter, PIECES_BYTES } from './sinks/ndjson-line-writer.js';
 import type { LogRecord, Sink } from './sinks/sink.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
 import type { Tailer } from './tail/tailer.js';
@@ -72,7 +72,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     const inArena = Math.min(keep, Math.floor(ARENA_BODY_BYTES / bodySize));
     const arena =
       parsingIsOff(cfg) && this.sink === null && inArena > 0
-        ? ByteArena.create([cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
+        ? ByteArena.create([PIECES_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
         : null;
     this.writer = new NdjsonLineWriter(this.encoder.labelsJson, arena);
     const bodies = new BodyPool(bodySize, keep, arena, inArena);

@@ -23,6 +23,15 @@ declare const WebAssembly: {
 };
 
 export type Escape = (src: number, end: number, dst: number, high: number) => number;
+export type WriteRecord = (
+  src: number,
+  end: number,
+  dst: number,
+  offset: number,
+  cut: number,
+  high: number,
+  pieces: number,
+) => number;
 
 /**
  * Compiled when this file is loaded, which is before main.ts sets `--liftoff-only` (for undici's llhttp):
@@ -43,11 +52,14 @@ export class ByteArena {
   readonly buffer: ArrayBuffer;
   /** See json-escape.wat: escaped bytes of [src, end) at dst; returns their end, or -1 (see `high`). */
   readonly escape: Escape;
+  /** See json-escape.wat: a whole ndjson record of the line [src, end) at dst. */
+  readonly record: WriteRecord;
   private next = TABLES;
 
-  private constructor(buffer: ArrayBuffer, escapeFn: Escape) {
+  private constructor(buffer: ArrayBuffer, exports: Record<string, unknown>) {
     this.buffer = buffer;
-    this.escape = escapeFn;
+    this.escape = exports.escape as Escape;
+    this.record = exports.record as WriteRecord;
   }
 
   /**
@@ -62,7 +74,7 @@ export class ByteArena {
     try {
       const memory = new WebAssembly.Memory({ initial: pages, maximum: pages });
       const instance = new WebAssembly.Instance(MODULE, { env: { memory } });
-      return new ByteArena(memory.buffer, instance.exports.escape as Escape);
+      return new ByteArena(memory.buffer, instance.exports);
     } catch {
       return null;
     }

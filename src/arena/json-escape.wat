@@ -1,4 +1,5 @@
-;; JSON string escaping, 16 bytes at a time (SIMD): the bytes JSON.stringify gives for the text of a line.
+;; ndjson records of raw lines: JSON string escaping 16 bytes at a time (SIMD), the bytes JSON.stringify
+;; gives for the text of a line, and the record's other pieces around it (see `record`).
 ;; Source of src/arena/json-escape-wasm.ts (`npm run build:wasm`; a unit test checks the two agree).
 ;; Memory is the caller's (imported); its first 64 bytes hold the tables below and are not for data.
 (module
@@ -11,7 +12,7 @@
   ;; Writes the escaped bytes of [src, end) at dst and returns where they end. `high` 0: returns -1 at the
   ;; first byte at or above 0x80 (the caller checks the line is valid UTF-8, then calls again with 1);
   ;; `high` 1: such bytes are copied as they are. dst needs room for 6 bytes per input byte.
-  (func (export "escape") (param $src i32) (param $end i32) (param $dst i32) (param $high i32) (result i32)
+  (func $escape (export "escape") (param $src i32) (param $end i32) (param $dst i32) (param $high i32) (result i32)
     (local $v v128) (local $m i32) (local $c i32)
     (local $flip v128) (local $limit v128) (local $quote v128) (local $backslash v128)
     ;; A byte to escape: below 0x20, a quote, a backslash, and with `high` 0 any byte at or above 0x80.
@@ -79,4 +80,78 @@
           (local.set $dst (i32.add (local.get $dst) (i32.const 1)))))
       (br $next))
     (unreachable))
+;; Decimal digits of n at p; returns their end.
+  (func $digits (param $p i32) (param $n i64) (result i32)
+    (local $hi i32) (local $lo i32) (local $end i32)
+    (if (i64.lt_u (local.get $n) (i64.const 1000000000))
+      (then (return (call $digits32 (local.get $p) (i32.wrap_i64 (local.get $n))))))
+    ;; n >= 10^9 (a file past 1 GB): the high part, then the low nine digits, zero-padded.
+    (local.set $hi (i32.wrap_i64 (i64.div_u (local.get $n) (i64.const 1000000000))))
+    (local.set $lo (i32.wrap_i64 (i64.rem_u (local.get $n) (i64.const 1000000000))))
+    (local.set $p (call $digits32 (local.get $p) (local.get $hi)))
+    (local.set $end (i32.add (local.get $p) (i32.const 9)))
+    (loop $nine
+      (local.set $end (i32.sub (local.get $end) (i32.const 1)))
+      (i32.store8 (local.get $end) (i32.add (i32.const 48) (i32.rem_u (local.get $lo) (i32.const 10))))
+      (local.set $lo (i32.div_u (local.get $lo) (i32.const 10)))
+      (br_if $nine (i32.gt_u (local.get $end) (local.get $p))))
+    (i32.add (local.get $p) (i32.const 9)))
+
+  ;; Decimal digits of an unsigned 32-bit n at p; returns their end.
+  (func $digits32 (param $p i32) (param $n i32) (result i32)
+    (local $len i32) (local $t i32) (local $q i32)
+    (local.set $len (i32.const 1))
+    (local.set $t (local.get $n))
+    (block $counted
+      (loop $count
+        (br_if $counted (i32.lt_u (local.get $t) (i32.const 10)))
+        (local.set $t (i32.div_u (local.get $t) (i32.const 10)))
+        (local.set $len (i32.add (local.get $len) (i32.const 1)))
+        (br $count)))
+    (local.set $q (i32.add (local.get $p) (local.get $len)))
+    (loop $write
+      (local.set $q (i32.sub (local.get $q) (i32.const 1)))
+      (i32.store8 (local.get $q) (i32.add (i32.const 48) (i32.rem_u (local.get $n) (i32.const 10))))
+      (local.set $n (i32.div_u (local.get $n) (i32.const 10)))
+      (br_if $write (i32.gt_u (local.get $q) (local.get $p))))
+    (i32.add (local.get $p) (local.get $len)))
+
+  ;; One ndjson record of the line [src, end) at dst; returns its end, or -1 as `escape` does. The pieces
+  ;; around the message are at `pieces`: five i32 lengths (head, id, mid, tail, tail of a cut line), from
+  ;; pieces+32 their bytes one after the other. The record: head, offset digits, id, the same digits, mid,
+  ;; the escaped message, tail. dst needs room for the pieces, 32 digits and 6 bytes per line byte.
+  (func (export "record") (param $src i32) (param $end i32) (param $dst i32) (param $offset f64)
+    (param $cut i32) (param $high i32) (param $pieces i32) (result i32)
+    (local $at i32) (local $n i32) (local $digits i32) (local $len i32)
+    (local.set $at (i32.add (local.get $pieces) (i32.const 32)))
+    ;; head
+    (local.set $len (i32.load (local.get $pieces)))
+    (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+    (local.set $at (i32.add (local.get $at) (local.get $len)))
+    (local.set $digits (i32.add (local.get $dst) (local.get $len)))
+    ;; offset
+    (local.set $dst (call $digits (local.get $digits) (i64.trunc_sat_f64_u (local.get $offset))))
+    (local.set $n (i32.sub (local.get $dst) (local.get $digits)))
+    ;; id: its prefix, then the offset's digits again
+    (local.set $len (i32.load offset=4 (local.get $pieces)))
+    (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+    (local.set $at (i32.add (local.get $at) (local.get $len)))
+    (local.set $dst (i32.add (local.get $dst) (local.get $len)))
+    (memory.copy (local.get $dst) (local.get $digits) (local.get $n))
+    (local.set $dst (i32.add (local.get $dst) (local.get $n)))
+    ;; mid (`","message":"`)
+    (local.set $len (i32.load offset=8 (local.get $pieces)))
+    (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+    (local.set $at (i32.add (local.get $at) (local.get $len)))
+    (local.set $dst (call $escape (local.get $src) (local.get $end)
+      (i32.add (local.get $dst) (local.get $len)) (local.get $high)))
+    (if (i32.lt_s (local.get $dst) (i32.const 0)) (then (return (i32.const -1))))
+    ;; tail, or the tail of a cut line (stored after the tail)
+    (local.set $len (i32.load offset=12 (local.get $pieces)))
+    (if (local.get $cut)
+      (then
+        (local.set $at (i32.add (local.get $at) (local.get $len)))
+        (local.set $len (i32.load offset=16 (local.get $pieces)))))
+    (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+    (i32.add (local.get $dst) (local.get $len)))
 )

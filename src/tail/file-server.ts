@@ -1,6 +1,8 @@
 // Schedules reads fairly across tracked files; follows rotation, truncation and deletion of their paths.
+import { readSync } from 'node:fs';
 import { open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
+import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import type { ByteBudget } from '../batch/byte-budget.js';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
@@ -289,13 +291,16 @@ export class FileServer {
         this.log.warn({ err, path: t.path, code: 'LOGFERRY_TAIL_READ' }, 'read failed; will retry');
         t.atEof = true; // the poll tries it again
       }
+      // Reads are synchronous (see `read`): let the event loop take the responses, timers and watcher
+      // events that came meanwhile.
+      await nextTurn();
     }
   }
 
   private async readOnce(t: Tailer): Promise<void> {
     const fh = t.fh;
     if (fh === null || t.finishing) return;
-    const { bytesRead } = await fh.read(this.buf, 0, this.buf.length, t.readOffset);
+    const bytesRead = this.read(t);
     if (bytesRead > 0) {
       if (t.idPrefix === '') {
         if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
@@ -333,6 +338,18 @@ export class FileServer {
     if (t.state === 'rotated' && (this.draining || Date.now() - t.lastGrowthAt >= this.opts.rotateWaitMs)) {
       await this.finish(t);
     }
+  }
+
+  /**
+   * The next chunk of `t` into `this.buf`, read synchronously, as Fluent Bit's tail input does. Measured on
+   * this 2-core VM: a 256 KiB read from the page cache takes ~50 us with fs.readSync and ~110-150 us through
+   * libuv's thread pool in an idle process (FileHandle.read or the callback fs.read alike); in a catch-up,
+   * with both cores busy, the loop waited ~0.46 ms per read (470-520 ms of ~900), and even reading the next
+   * chunk ahead while this one was framed left 0.39 ms of it. The price: the event loop stops for each read
+   * (~50 us from the page cache, longer from a cold disk); the loop yields to it after every chunk.
+   */
+  private read(t: Tailer): number {
+    return readSync(t.fh!.fd, this.buf, 0, this.buf.length, t.readOffset);
   }
 
   private chargePending(t: Tailer): void {

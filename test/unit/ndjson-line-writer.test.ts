@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import { ByteArena } from '../../src/arena/byte-arena.js';
 import { LineFramer } from '../../src/frame/line-framer.js';
 import { NdjsonEncoder } from '../../src/sinks/ndjson-encoder.js';
-import { NdjsonLineWriter } from '../../src/sinks/ndjson-line-writer.js';
+import { NdjsonLineWriter, PIECES_BYTES } from '../../src/sinks/ndjson-line-writer.js';
 import { prng } from '../helpers/prng.js';
 
 const source = (timestamp: string) => ({
@@ -76,7 +76,7 @@ function heapMode(): Mode {
 }
 
 function arenaMode(bytes: number): Mode {
-  const arena = ByteArena.create([bytes]);
+  const arena = ByteArena.create([bytes, PIECES_BYTES]);
   assert.ok(arena !== null, 'WebAssembly SIMD is available here');
   const whole = arena.region(bytes);
   let used = 0;
@@ -85,6 +85,10 @@ function arenaMode(bytes: number): Mode {
     escape: (a: number, b: number, c: number, d: number) => {
       calls++;
       return arena.escape(a, b, c, d);
+    },
+    record: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => {
+      calls++;
+      return arena.record(a, b, c, d, e, f, g);
     },
   });
   return {
@@ -135,36 +139,46 @@ for (const labels of LABEL_SETS) {
   }
 }
 
-test('byte writer: offsets at the edges of digit counts and of safe integers', () => {
-  const enc = new NdjsonEncoder({});
-  const writer = new NdjsonLineWriter(enc.labelsJson);
-  const src = source('2026-11-25T12:00:00.000Z');
-  const dst = Buffer.alloc(4096);
-  const line = Buffer.from('x');
-  for (const offset of [
-    0,
-    9,
-    10,
-    99,
-    100,
-    99999,
-    100000,
-    999999,
-    1000000,
-    9999999999,
-    2 ** 31 - 1,
-    2 ** 31,
-    2 ** 32,
-    1e15,
-    Number.MAX_SAFE_INTEGER,
-  ]) {
-    writer.bound(src, 1);
-    const end = writer.write(dst, 0, line, 0, 1, offset, false);
-    const rec = JSON.parse(dst.toString('utf8', 0, end));
-    assert.equal(rec.offset, offset);
-    assert.equal(rec.id, `k3y:${offset}`);
-  }
-});
+for (const makeMode of MODES) {
+  const mode = makeMode();
+  test(`byte writer (${mode.name}): offsets at the edges of digit counts and of safe integers`, () => {
+    const enc = new NdjsonEncoder({});
+    const writer = mode.writer(enc.labelsJson);
+    const src = source('2026-11-25T12:00:00.000Z');
+    const dst = mode.alloc(4096);
+    const line = mode.alloc(1).fill('x');
+    for (const offset of [
+      0,
+      9,
+      10,
+      99,
+      100,
+      99999,
+      100000,
+      999999,
+      1000000,
+      999999999,
+      1000000000,
+      1000000001,
+      4000000009,
+      9999999999,
+      10 ** 10 + 7,
+      2 ** 31 - 1,
+      2 ** 31,
+      2 ** 32,
+      1e15,
+      Number.MAX_SAFE_INTEGER,
+    ]) {
+      writer.bound(src, 1);
+      const end = writer.write(dst, 0, line, 0, 1, offset, false);
+      const rec = JSON.parse(dst.toString('utf8', 0, end));
+      assert.equal(rec.offset, offset);
+      assert.equal(rec.id, `k3y:${offset}`);
+      assert.equal(dst.toString('utf8', 0, end), enc.encode(src, 'x', offset, src.timestamp, false));
+    }
+    if (mode.name === 'WebAssembly') assert.ok(mode.calls() >= 20, 'through WebAssembly');
+  });
+}
 
 for (const makeMode of MODES) {
   const mode = makeMode();
