@@ -5,7 +5,7 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import { Pool } from 'undici';
+import type { Pool as PoolInstance } from 'undici';
 import type { Batch } from '../batch/batch.js';
 import type { BodyPool } from '../batch/body-pool.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
@@ -16,6 +16,7 @@ import { plainBody, splitBatch, subBatch } from './batch-split.js';
 import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
 import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
 import { type AckQuery, awaitAck } from './splunk-ack.js';
+import { Pool } from './undici-pool.js';
 
 /** Most of an error response body kept for the log and the dead-letter file. */
 const REASON_MAX_CHARS = 1024;
@@ -59,7 +60,7 @@ interface PostResult {
 export class Sender {
   private readonly queue: Batch[] = [];
   private inFlight = 0;
-  private readonly pool: Pool;
+  private readonly pool: PoolInstance;
   private readonly path: string;
   private stopping: AbortController = new AbortController();
   private idleWaiters: (() => void)[] = [];
