@@ -70,8 +70,9 @@ export class Pipeline implements TailOutput, MetricsSource {
     // The raw ndjson path (no parser, the ndjson sink) escapes lines from the read buffer into the bodies
     // with WebAssembly: both live in one arena.
     const inArena = Math.min(keep, Math.floor(ARENA_BODY_BYTES / bodySize));
+    const noParsing = parsingIsOff(cfg);
     const arena =
-      parsingIsOff(cfg) && this.sink === null && inArena > 0
+      noParsing && this.sink === null && inArena > 0
         ? ByteArena.create([PIECES_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
         : null;
     this.writer = new NdjsonLineWriter(this.encoder.labelsJson, arena);
@@ -108,7 +109,7 @@ export class Pipeline implements TailOutput, MetricsSource {
       this.budget,
       this.sender,
     );
-    this.parse = parsingIsOff(cfg)
+    this.parse = noParsing
       ? null
       : new ParseStage(
           cfg,

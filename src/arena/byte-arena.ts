@@ -50,7 +50,7 @@ const MODULE: object | null = (() => {
 
 export class ByteArena {
   readonly buffer: ArrayBuffer;
-  /** See json-escape.wat: escaped bytes of [src, end) at dst; returns their end, or -1 (see `high`). */
+  /** See json-escape.wat: the escaping alone (what `record` uses for the message); for its unit tests. */
   readonly escape: Escape;
   /** See json-escape.wat: a whole ndjson record of the line [src, end) at dst. */
   readonly record: WriteRecord;

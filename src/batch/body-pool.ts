@@ -16,10 +16,12 @@ const IDLE_MS = 10_000;
 
 export class BodyPool {
   private readonly free: ArrayBuffer[] = [];
-  /** The arena's bodies, by where they start in its memory; and those not in use. */
-  private readonly slots = new Map<number, Buffer>();
+  /** Most heap bodies kept free. */
+  private readonly heapKeep: number;
+  /** The arena's bodies: all of them, those given back, and those never handed out. */
+  private readonly slots: Buffer[] = [];
   private readonly freeSlots: Buffer[] = [];
-  private readonly usedSlots = new Set<Buffer>();
+  private readonly freshSlots: Buffer[] = [];
   private readonly arena: ByteArena | null;
   private lastUse = 0;
   private timer: NodeJS.Timeout | null = null;
@@ -32,18 +34,15 @@ export class BodyPool {
    */
   constructor(
     readonly size: number,
-    private keep: number,
+    keep: number,
     arena: ByteArena | null = null,
     inArena = keep,
   ) {
     this.arena = arena;
     const slots = arena === null ? 0 : Math.min(inArena, keep);
-    this.keep = keep - slots;
-    for (let i = 0; i < slots; i++) {
-      const slot = arena!.region(size);
-      this.slots.set(slot.byteOffset, slot);
-      this.freeSlots.push(slot);
-    }
+    this.heapKeep = keep - slots;
+    for (let i = 0; i < slots; i++) this.slots.push(arena!.region(size));
+    this.freshSlots.push(...this.slots);
   }
 
   /** A body of `size` bytes (contents undefined): a region of the arena, or its own ArrayBuffer. */
@@ -52,10 +51,11 @@ export class BodyPool {
     this.taken++;
     const slot = this.freeSlots.pop();
     if (slot !== undefined) {
-      if (this.usedSlots.has(slot)) this.reused++;
-      else this.usedSlots.add(slot);
+      this.reused++;
       return slot;
     }
+    const fresh = this.freshSlots.pop();
+    if (fresh !== undefined) return fresh;
     const ab = this.free.pop();
     if (ab === undefined) return Buffer.allocUnsafeSlow(this.size);
     this.reused++;
@@ -71,12 +71,14 @@ export class BodyPool {
       // An empty view at the end of a body starts where the next one does: it says nothing.
       if (body.length === 0) return;
       const slot = this.slotOf(body);
-      if (slot !== null && !this.freeSlots.includes(slot)) this.freeSlots.push(slot);
+      if (slot !== undefined && !this.freeSlots.includes(slot) && !this.freshSlots.includes(slot)) {
+        this.freeSlots.push(slot);
+      }
       return;
     }
     const ab = body.buffer;
     if (!(ab instanceof ArrayBuffer) || ab.byteLength !== this.size) return;
-    if (this.free.length >= this.keep || this.free.includes(ab)) return;
+    if (this.free.length >= this.heapKeep || this.free.includes(ab)) return;
     this.free.push(ab);
     this.lastUse = Date.now();
     this.armTrim();
@@ -90,15 +92,14 @@ export class BodyPool {
   }
 
   get freeCount(): number {
-    return this.free.length + this.freeSlots.length;
+    return this.free.length + this.freeSlots.length + this.freshSlots.length;
   }
 
-  /** The arena body that `view` is a view of (it starts in it), or null. */
-  private slotOf(view: Buffer): Buffer | null {
-    for (const [start, slot] of this.slots) {
-      if (view.byteOffset >= start && view.byteOffset < start + this.size) return slot;
-    }
-    return null;
+  /** The arena body that `view` is a view of (it starts in it). */
+  private slotOf(view: Buffer): Buffer | undefined {
+    return this.slots.find(
+      (s) => view.byteOffset >= s.byteOffset && view.byteOffset < s.byteOffset + this.size,
+    );
   }
 
   private armTrim(): void {

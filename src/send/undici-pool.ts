@@ -1,7 +1,7 @@
 // undici's Pool with the request API, loaded without the rest of undici (fetch, WebSocket, caches, mocks).
 //
-// Why: `import { Pool } from 'undici'` loads undici's whole index, ~75 ms of a ~250 ms start on this 2-core
-// VM, against ~28 ms for the three modules below (node -e, 3 runs each). A catch-up pays it before its
+// Why: `require('undici')` loads undici's whole index, 72-86 ms of a ~250 ms start on this 2-core VM,
+// against 26-33 ms for the three modules below (`node -e`, 3 runs each). A catch-up pays it before its
 // first request. undici's index does the same three things (loads the Pool, loads the request API, puts
 // it on Dispatcher.prototype); undici has no `exports` map, so these paths are public files of the
 // package. Should a later undici move them, the whole index is loaded instead: slower, still correct

@@ -14,9 +14,9 @@
 // Faster still, when the line and the body are both in a byte arena (src/arena): the whole record is
 // written by WebAssembly, the message escaped 16 bytes at a time (json-escape.wat). The JavaScript code
 // stays for other buffers (a line that spanned two reads, a body grown past its usual size), for a file
-// whose pieces do not fit PIECES_BYTES, and where WebAssembly SIMD is not available.
+// whose pieces do not fit PIECES_BYTES, for invalid UTF-8, and where WebAssembly SIMD is not available.
 import { isUtf8 } from 'node:buffer';
-import type { ByteArena, Escape, WriteRecord } from '../arena/byte-arena.js';
+import type { ByteArena, WriteRecord } from '../arena/byte-arena.js';
 import type { LineSource } from './ndjson-encoder.js';
 
 /** What the writer needs of the file a line came from: LineSource plus the read time of its chunk. */
@@ -73,7 +73,6 @@ export class NdjsonLineWriter {
   private srcAt = -1;
   private dstAt = -1;
   private readonly arena: ByteArena | null;
-  private readonly escape: Escape | null;
   private readonly record: WriteRecord | null;
   /** The record's pieces for the current file, in the arena (PIECES_BYTES); where, or -1 when unused. */
   private readonly pieces: Buffer | null;
@@ -89,7 +88,6 @@ export class NdjsonLineWriter {
     this.tail = Buffer.from(`"${labelsJson}}\n`);
     this.tailCut = Buffer.from(`"${labelsJson},"cut":true}\n`);
     this.arena = arena;
-    this.escape = arena?.escape ?? null;
     this.record = arena?.record ?? null;
     this.pieces = arena?.region(PIECES_BYTES) ?? null;
   }
@@ -186,17 +184,6 @@ export class NdjsonLineWriter {
   private message(dst: Buffer, p: number, buf: Buffer, start: number, end: number): number {
     if (buf !== this.srcBuf) this.source(buf);
     if (dst !== this.dstBuf) this.destination(dst);
-    if (this.srcAt >= 0 && this.dstAt >= 0) {
-      const s = this.srcAt;
-      const d = this.dstAt;
-      let q = this.escape!(s + start, s + end, d + p, 0);
-      if (q < 0) {
-        // A byte at or above 0x80: copied as it is once the line is known to be valid UTF-8.
-        if (!isUtf8(buf.subarray(start, end))) return -1;
-        q = this.escape!(s + start, s + end, d + p, 1);
-      }
-      return q - d;
-    }
     const sv = this.srcView;
     const dv = this.dstView;
     /** The line is valid UTF-8: checked (once) at its first byte ≥ 0x80. */

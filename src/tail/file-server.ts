@@ -1,6 +1,6 @@
 // Schedules reads fairly across tracked files; follows rotation, truncation and deletion of their paths.
 import { readSync } from 'node:fs';
-import { open, stat } from 'node:fs/promises';
+import { type FileHandle, open, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -64,6 +64,8 @@ export class FileServer {
   private readonly checkpointer: Checkpointer;
   private readonly resumer: Resumer;
   private lastReadAt = Date.now();
+  /** Reads go through libuv's thread pool (a synchronous one was slow, see `read`). */
+  private asyncReads = false;
 
   /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
   get stalledMs(): number {
@@ -308,7 +310,7 @@ export class FileServer {
     if (fh === null || t.finishing) return;
     const bytesRead = this.asyncReads
       ? (await fh.read(this.buf, 0, this.buf.length, t.readOffset)).bytesRead
-      : this.read(t);
+      : this.read(t, fh);
     if (bytesRead > 0) {
       if (t.idPrefix === '') {
         if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
@@ -357,9 +359,9 @@ export class FileServer {
    * (~50 us from the page cache); the loop yields to it after every chunk, and a read slower than
    * SLOW_READ_MS switches to the thread pool.
    */
-  private read(t: Tailer): number {
+  private read(t: Tailer, fh: FileHandle): number {
     const t0 = performance.now();
-    const n = readSync(t.fh!.fd, this.buf, 0, this.buf.length, t.readOffset);
+    const n = readSync(fh.fd, this.buf, 0, this.buf.length, t.readOffset);
     const ms = performance.now() - t0;
     if (ms > SLOW_READ_MS) {
       this.asyncReads = true;
@@ -370,9 +372,6 @@ export class FileServer {
     }
     return n;
   }
-
-  /** Reads go through libuv's thread pool (a synchronous one was slow, see `read`). */
-  asyncReads = false;
 
   private chargePending(t: Tailer): void {
     const now = t.framer.pendingBytes;

@@ -82,10 +82,6 @@ function arenaMode(bytes: number): Mode {
   let used = 0;
   let calls = 0;
   const counting: ByteArena = Object.assign(Object.create(arena), {
-    escape: (a: number, b: number, c: number, d: number) => {
-      calls++;
-      return arena.escape(a, b, c, d);
-    },
     record: (a: number, b: number, c: number, d: number, e: number, f: number, g: number) => {
       calls++;
       return arena.record(a, b, c, d, e, f, g);
