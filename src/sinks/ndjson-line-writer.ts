@@ -134,31 +134,16 @@ export class NdjsonLineWriter {
         const c = cut ? 1 : 0;
         // After a line with bytes at or above 0x80, the lines of the same chunk are checked for valid
         // UTF-8 first (one pass, not a stopped one and then a second): such text comes in runs.
-        let q = this.highSeen ? -1 : this.record!(s + start, s + end, d + pos, offset, c, 0, this.piecesAt);
-        if (q < 0) {
-          // Bytes at or above 0x80: written as they are once the line is known to be valid UTF-8.
-          if (!isUtf8(buf.subarray(start, end)))
-            return this.writeJs(dst, pos, buf, start, end, offset, cut, true);
+        const q = this.highSeen ? -1 : this.record!(s + start, s + end, d + pos, offset, c, 0, this.piecesAt);
+        if (q >= 0) return q - d;
+        // Bytes at or above 0x80: written as they are once the line is known to be valid UTF-8; invalid
+        // UTF-8 takes the string path below.
+        if (isUtf8(buf.subarray(start, end))) {
           this.highSeen = true;
-          q = this.record!(s + start, s + end, d + pos, offset, c, 1, this.piecesAt);
+          return this.record!(s + start, s + end, d + pos, offset, c, 1, this.piecesAt) - d;
         }
-        return q - d;
       }
     }
-    return this.writeJs(dst, pos, buf, start, end, offset, cut, false);
-  }
-
-  /** `write` in JavaScript; `invalid`: the line is known not to be valid UTF-8 (the string path at once). */
-  private writeJs(
-    dst: Buffer,
-    pos: number,
-    buf: Buffer,
-    start: number,
-    end: number,
-    offset: number,
-    cut: boolean,
-    invalid: boolean,
-  ): number {
     let p = pos;
     dst.set(this.head, p);
     const digits = p + this.head.length;
@@ -172,7 +157,7 @@ export class NdjsonLineWriter {
     p += n;
     dst.set(MESSAGE_OPEN, p);
     p += MESSAGE_OPEN.length;
-    const q = invalid ? -1 : this.message(dst, p, buf, start, end);
+    const q = this.message(dst, p, buf, start, end);
     // Not valid UTF-8: the string path (its opening quote is already written).
     p = q >= 0 ? q : p - 1 + dst.write(JSON.stringify(buf.toString('utf8', start, end)), p - 1) - 1;
     const tail = cut ? this.tailCut : this.tail;
