@@ -246,7 +246,11 @@ export class FileServer {
     this.forget(t);
   }
 
-  /** Reopen an idle-closed file at its path; false when the path now holds another file. */
+  /**
+   * Reopen an idle-closed file at its path; false when the path now holds another file (or none). The
+   * caller's stat may predate a rename, so a file gone from its path is rotated, not done: looked for
+   * beside it by inode, like any idle-closed file that was renamed.
+   */
   private async reopen(t: Tailer): Promise<boolean> {
     if (!this.descriptors.reserve()) return true;
     const fh = await open(t.path, 'r').catch(() => null);
@@ -259,7 +263,8 @@ export class FileServer {
       await fh.close();
     }
     this.descriptors.release();
-    this.forget(t);
+    if (t.state === 'active') this.detach(t, 'path now leads to another file');
+    else this.forget(t);
     return false;
   }
 
