@@ -194,15 +194,29 @@ export class FileServer {
     if (!this.descriptors.reserve()) return; // retried by the next rescan
     const fh = await open(path, 'r');
     try {
-      const size = Number((await fh.stat()).size);
-      const t = await this.resumer.createTailer(fh, String(st.dev), String(st.ino), path, size, initial);
-      this.byPath.set(path, t);
-      this.markReadable(t);
+      const fst = await fh.stat({ bigint: true });
+      if (fileKey(fst.dev, fst.ino) === key) {
+        const t = await this.resumer.createTailer(
+          fh,
+          String(st.dev),
+          String(st.ino),
+          path,
+          Number(fst.size),
+          initial,
+        );
+        this.byPath.set(path, t);
+        this.markReadable(t);
+        return;
+      }
     } catch (err) {
       this.descriptors.release();
       await fh.close().catch(() => {});
       throw err;
     }
+    // Rotated between the stat and the open: the path now holds another file; look again.
+    this.descriptors.release();
+    await fh.close().catch(() => {});
+    return this.handlePath(path, initial);
   }
 
   /** `path` no longer leads to `t`: let go of the file only when no other matching path does (symlinks). */
