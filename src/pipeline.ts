@@ -16,7 +16,7 @@ import { NdjsonEncoder } from './sinks/ndjson-encoder.js';
 import { NdjsonLineWriter, PIECES_BYTES } from './sinks/ndjson-line-writer.js';
 import type { LogRecord, Sink } from './sinks/sink.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
-import type { Tailer } from './tail/tailer.js';
+import type { LineOutput, Tailer } from './tail/tailer.js';
 import type { FileStat, MetricsSource, SendStats } from './telemetry/metrics.js';
 import { RateLimitedLog } from './telemetry/rate-limited-log.js';
 
@@ -47,6 +47,8 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly parse: ParseStage | null;
   /** The protocol, for sinks other than ndjson (records kept per batch, encoded at seal). */
   private readonly sink: Sink | null;
+  /** Only on the raw ndjson path with a byte arena: whole lines go to WebAssembly many at a time. */
+  readonly lines?: LineOutput['lines'];
   started = false;
   stopping = false;
 
@@ -76,6 +78,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         ? ByteArena.create([PIECES_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
         : null;
     this.writer = new NdjsonLineWriter(this.encoder.labelsJson, arena);
+    if (arena !== null) this.lines = this.rawLines;
     const bodies = new BodyPool(bodySize, keep, arena, inArena);
     this.sender = new Sender(
       {
@@ -202,6 +205,39 @@ export class Pipeline implements TailOutput, MetricsSource {
     // UTF-8 size of the record: its characters plus the extra bytes of multi-byte characters.
     const extra = rawBytes - text.length;
     this.batcher.add(record, extra > 0 ? record.length + extra : record.length, from.ack, next);
+  }
+
+  /** The raw ndjson path, many lines in one call: their records are written by WebAssembly (see writeLines). */
+  private rawLines(
+    from: Tailer,
+    buf: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    maxLineBytes: number,
+  ): number {
+    const writer = this.writer;
+    const batcher = this.batcher;
+    writer.bound(from, 0);
+    const body = batcher.linesBody();
+    const at = batcher.writeAt;
+    const stop = writer.writeLines(
+      body,
+      at,
+      batcher.linesLimit,
+      buf,
+      start,
+      end,
+      offset,
+      maxLineBytes,
+      batcher.linesRoom,
+    );
+    const n = writer.linesWritten;
+    if (n > 0) {
+      from.linesRead += n;
+      batcher.commitLines(writer.linesEnd, n, from.ack, offset + stop - start);
+    }
+    return stop;
   }
 
   drained(): boolean {

@@ -9,8 +9,9 @@
 import { LogferryError } from '../errors.js';
 import { JSON_ESCAPE_WASM } from './json-escape-wasm.js';
 
-/** Bytes at the start of the memory that hold the module's tables. */
+/** Bytes at the start of the memory that hold the module's tables and, from RESULTS, what `records` left. */
 const TABLES = 64;
+const RESULTS = 48;
 const PAGE = 64 * 1024;
 /** Regions start on a cache line. */
 const ALIGN = 64;
@@ -31,6 +32,16 @@ export type WriteRecord = (
   cut: number,
   high: number,
   pieces: number,
+) => number;
+export type WriteRecords = (
+  src: number,
+  end: number,
+  dst: number,
+  limit: number,
+  offset: number,
+  pieces: number,
+  maxLine: number,
+  maxLines: number,
 ) => number;
 
 /**
@@ -54,12 +65,18 @@ export class ByteArena {
   readonly escape: Escape;
   /** See json-escape.wat: a whole ndjson record of the line [src, end) at dst. */
   readonly record: WriteRecord;
+  /** See json-escape.wat: the records of the whole lines of [src, end), framed and escaped in one pass. */
+  readonly records: WriteRecords;
+  /** What the last `records` call left: [where its records end, how many it wrote]. */
+  readonly recordsResult: Int32Array;
   private next = TABLES;
 
   private constructor(buffer: ArrayBuffer, exports: Record<string, unknown>) {
     this.buffer = buffer;
     this.escape = exports.escape as Escape;
     this.record = exports.record as WriteRecord;
+    this.records = exports.records as WriteRecords;
+    this.recordsResult = new Int32Array(buffer, RESULTS, 2);
   }
 
   /**

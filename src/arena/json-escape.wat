@@ -1,7 +1,8 @@
 ;; ndjson records of raw lines: JSON string escaping 16 bytes at a time (SIMD), the bytes JSON.stringify
 ;; gives for the text of a line, and the record's other pieces around it (see `record`).
 ;; Source of src/arena/json-escape-wasm.ts (`npm run build:wasm`; a unit test checks the two agree).
-;; Memory is the caller's (imported); its first 64 bytes hold the tables below and are not for data.
+;; Memory is the caller's (imported); its first 64 bytes hold the tables below and the results of `records`
+;; (48: where its records end, 52: how many), and are not for data.
 (module
   (import "env" "memory" (memory 1))
   ;; 0..31: the letter of the short escape of each control byte (\b \t \n \f \r), 0 for \u00xx.
@@ -154,4 +155,124 @@
         (local.set $len (i32.load offset=16 (local.get $pieces)))))
     (memory.copy (local.get $dst) (local.get $at) (local.get $len))
     (i32.add (local.get $dst) (local.get $len)))
+
+  ;; The records of the whole lines of [src, end) at dst, one after another, framing and escaping in one
+  ;; pass; returns where the first line not written starts (src when none was). `offset`: the file offset of
+  ;; src. Lines are cut at LF; a CR just before it is not part of the line. Stops before: the line that ends
+  ;; past `end` (unfinished), a line longer than `max_line` bytes (the caller cuts it), a line with a byte
+  ;; at or above 0x80 (the caller checks its UTF-8), `max_lines` records, and a record that would pass
+  ;; `limit`. A record is written whole or not at all. It may write up to 16 KiB past `limit` before it
+  ;; stops (pieces of at most 8 KiB, a block of 16, the tail): dst needs that much more room. Results at 48
+  ;; (where the records end) and 52 (how many).
+  (func (export "records") (param $src i32) (param $end i32) (param $dst i32) (param $limit i32)
+    (param $offset f64) (param $pieces i32) (param $max_line i32) (param $max_lines i32) (result i32)
+    (local $base i32) (local $line i32) (local $rec i32) (local $lines i32) (local $off i64)
+    (local $at i32) (local $len i32) (local $digits i32) (local $n i32) (local $c i32) (local $m i32)
+    (local $v v128) (local $space v128) (local $quote v128) (local $backslash v128)
+    (local.set $base (local.get $src))
+    (local.set $off (i64.trunc_sat_f64_u (local.get $offset)))
+    (local.set $space (i8x16.splat (i32.const 32)))
+    (local.set $quote (i8x16.splat (i32.const 34)))
+    (local.set $backslash (i8x16.splat (i32.const 92)))
+    (block $done
+      (loop $each
+        (br_if $done (i32.ge_u (local.get $lines) (local.get $max_lines)))
+        (local.set $line (local.get $src))
+        (local.set $rec (local.get $dst))
+        (block $abort
+          (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
+          ;; head, offset digits, id prefix, the digits again, mid: as `record` writes them
+          (local.set $at (i32.add (local.get $pieces) (i32.const 32)))
+          (local.set $len (i32.load (local.get $pieces)))
+          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+          (local.set $at (i32.add (local.get $at) (local.get $len)))
+          (local.set $digits (i32.add (local.get $dst) (local.get $len)))
+          (local.set $dst (call $digits (local.get $digits)
+            (i64.add (local.get $off) (i64.extend_i32_u (i32.sub (local.get $line) (local.get $base))))))
+          (local.set $n (i32.sub (local.get $dst) (local.get $digits)))
+          (local.set $len (i32.load offset=4 (local.get $pieces)))
+          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+          (local.set $at (i32.add (local.get $at) (local.get $len)))
+          (local.set $dst (i32.add (local.get $dst) (local.get $len)))
+          (memory.copy (local.get $dst) (local.get $digits) (local.get $n))
+          (local.set $dst (i32.add (local.get $dst) (local.get $n)))
+          (local.set $len (i32.load offset=8 (local.get $pieces)))
+          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+          (local.set $at (i32.add (local.get $at) (local.get $len)))
+          (local.set $dst (i32.add (local.get $dst) (local.get $len)))
+          ;; the message, to the LF: 16 bytes at a time, a byte below 0x20 (LF, CR, or one to escape), at or
+          ;; above 0x80 (signed: below 0x20 too), `"` or `\` handled alone
+          (block $eol
+            (loop $next
+              (block $scalar
+                (loop $simd
+                  (br_if $scalar (i32.gt_u (i32.add (local.get $src) (i32.const 16)) (local.get $end)))
+                  (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
+                  (local.set $v (v128.load align=1 (local.get $src)))
+                  (v128.store align=1 (local.get $dst) (local.get $v))
+                  (local.set $m (i8x16.bitmask
+                    (v128.or
+                      (v128.or
+                        (i8x16.lt_s (local.get $v) (local.get $space))
+                        (i8x16.eq (local.get $v) (local.get $quote)))
+                      (i8x16.eq (local.get $v) (local.get $backslash)))))
+                  (if (local.get $m)
+                    (then
+                      (local.set $m (i32.ctz (local.get $m)))
+                      (local.set $src (i32.add (local.get $src) (local.get $m)))
+                      (local.set $dst (i32.add (local.get $dst) (local.get $m)))
+                      (br $scalar)))
+                  (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
+                  (br $simd)))
+              ;; one byte; the line is unfinished when the bytes end first
+              (br_if $abort (i32.ge_u (local.get $src) (local.get $end)))
+              (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
+              (local.set $c (i32.load8_u (local.get $src)))
+              (br_if $eol (i32.eq (local.get $c) (i32.const 10)))
+              (br_if $abort (i32.ge_u (local.get $c) (i32.const 0x80)))
+              (local.set $src (i32.add (local.get $src) (i32.const 1)))
+              (if (i32.lt_u (local.get $c) (i32.const 32))
+                (then
+                  ;; CR LF: the line ends before the CR
+                  (if (i32.and (i32.eq (local.get $c) (i32.const 13)) (i32.lt_u (local.get $src) (local.get $end)))
+                    (then (br_if $eol (i32.eq (i32.load8_u (local.get $src)) (i32.const 10)))))
+                  (i32.store8 (local.get $dst) (i32.const 92))
+                  (local.set $m (i32.load8_u (local.get $c)))
+                  (if (local.get $m)
+                    (then
+                      (i32.store8 offset=1 (local.get $dst) (local.get $m))
+                      (local.set $dst (i32.add (local.get $dst) (i32.const 2))))
+                    (else
+                      (i32.store16 offset=1 (local.get $dst) (i32.const 0x3075))
+                      (i32.store8 offset=3 (local.get $dst) (i32.const 0x30))
+                      (i32.store8 offset=4 (local.get $dst) (i32.load8_u offset=32 (i32.shr_u (local.get $c) (i32.const 4))))
+                      (i32.store8 offset=5 (local.get $dst) (i32.load8_u offset=32 (i32.and (local.get $c) (i32.const 15))))
+                      (local.set $dst (i32.add (local.get $dst) (i32.const 6)))))
+                  (br $next)))
+              (if (i32.or (i32.eq (local.get $c) (i32.const 34)) (i32.eq (local.get $c) (i32.const 92)))
+                (then
+                  (i32.store8 (local.get $dst) (i32.const 92))
+                  (i32.store8 offset=1 (local.get $dst) (local.get $c))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 2))))
+                (else
+                  (i32.store8 (local.get $dst) (local.get $c))
+                  (local.set $dst (i32.add (local.get $dst) (i32.const 1)))))
+              (br $next)))
+          ;; src is at the LF. The line's length, a CR before the LF included, is what the caller cuts by.
+          (br_if $abort (i32.gt_u (i32.sub (local.get $src) (local.get $line)) (local.get $max_line)))
+          ;; the tail (a line written here is never cut)
+          (local.set $len (i32.load offset=12 (local.get $pieces)))
+          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
+          (local.set $dst (i32.add (local.get $dst) (local.get $len)))
+          (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
+          (local.set $src (i32.add (local.get $src) (i32.const 1)))
+          (local.set $lines (i32.add (local.get $lines) (i32.const 1)))
+          (br $each))
+        ;; not written: the line starts where the caller goes on
+        (local.set $src (local.get $line))
+        (local.set $dst (local.get $rec))))
+    (i32.store offset=48 (i32.const 0) (local.get $dst))
+    (i32.store offset=52 (i32.const 0) (local.get $lines))
+    (local.get $src))
 )

@@ -118,6 +118,32 @@ export class Batcher {
     this.counted(size, tracker, next);
   }
 
+  /**
+   * For many records written at once (bytes to bytes, see `commitLines`): the open body (a new one when
+   * none is open). They go from `writeAt`, up to `linesLimit`, at most `linesRoom` of them.
+   */
+  linesBody(): Buffer {
+    return this.body ?? this.room(1);
+  }
+
+  /** Where records written into `linesBody` must end so the batch stays within LOGFERRY_BATCH_MAX_BYTES. */
+  get linesLimit(): number {
+    return this.pos + this.opts.maxBytes - this.bytes;
+  }
+
+  /** How many records the open batch takes before it is full. */
+  get linesRoom(): number {
+    return this.opts.maxRecords - this.records;
+  }
+
+  /** `lines` records were written into `linesBody` from `writeAt` to `end`; they cover their file up to `next`. */
+  commitLines(end: number, lines: number, tracker: AckTracker, next: number): void {
+    this.admit(0);
+    const size = end - this.pos;
+    this.pos = end;
+    this.counted(size, tracker, next, lines);
+  }
+
   /** The largest `maxSize` for `reserve` that never grows the body past a full batch plus headroom. */
   readonly directRoom = BODY_HEADROOM / 2;
 
@@ -137,9 +163,9 @@ export class Batcher {
     }
   }
 
-  private counted(size: number, tracker: AckTracker, next: number): void {
+  private counted(size: number, tracker: AckTracker, next: number, records = 1): void {
     this.bytes += size;
-    this.records++;
+    this.records += records;
     this.budget.take(size);
     this.ends.set(tracker, next);
     if (this.records >= this.opts.maxRecords || this.bytes >= this.opts.maxBytes) this.seal('full');

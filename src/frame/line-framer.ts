@@ -11,6 +11,13 @@
  */
 export interface LineReceiver {
   line(...line: FramedLine): void;
+  /**
+   * Optional, for receivers that take many lines in one call: as many whole lines of buf[start, end) as
+   * it takes (the bytes from file offset `offset`; none longer than `maxLineBytes`, the line ending
+   * removed as `line` has it), returning where the first line it did not take starts (`start` for none).
+   * The framer passes the rest to `line` as usual, and offers it again after each such line.
+   */
+  lines?(buf: Buffer, start: number, end: number, offset: number, maxLineBytes: number): number;
 }
 
 /** What a framed line is made of (see LineReceiver). */
@@ -77,8 +84,14 @@ export class LineFramer {
     const max = this.maxLineBytes;
     // Search only the bytes pushed: past `end`, a reused buffer holds stale bytes (one view per read).
     const view = end === buf.length ? buf : buf.subarray(0, end);
+    const receiver = this.receiver;
     let pos = 0;
     while (pos < end) {
+      // Whole lines, none of them the rest of a cut one, go to a receiver that takes them in bulk.
+      if (this.pendingLen === 0 && !this.continuing && receiver.lines !== undefined) {
+        pos = receiver.lines(buf, pos, end, base + pos, max);
+        if (pos >= end) break;
+      }
       const nl = view.indexOf(LF, pos);
       const stop = nl === -1 ? end : nl;
       // Bytes [pos, stop) continue the current line: cut it while it is longer than the limit.

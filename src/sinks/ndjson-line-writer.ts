@@ -16,7 +16,7 @@
 // stays for other buffers (a line that spanned two reads, a body grown past its usual size), for a file
 // whose pieces do not fit PIECES_BYTES, for invalid UTF-8, and where WebAssembly SIMD is not available.
 import { isUtf8 } from 'node:buffer';
-import type { ByteArena, WriteRecord } from '../arena/byte-arena.js';
+import type { ByteArena, WriteRecord, WriteRecords } from '../arena/byte-arena.js';
 import type { LineSource } from './ndjson-encoder.js';
 
 /** What the writer needs of the file a line came from: LineSource plus the read time of its chunk. */
@@ -51,6 +51,8 @@ const FIXED_ROOM = 40;
  */
 export const PIECES_BYTES = 8192;
 const PIECES_HEADER = 32;
+/** What `records` may write past its limit before it stops (see json-escape.wat): keep this much room. */
+export const RECORDS_SLACK = 16 * 1024;
 
 export class NdjsonLineWriter {
   private readonly tail: Buffer;
@@ -74,6 +76,10 @@ export class NdjsonLineWriter {
   private dstAt = -1;
   private readonly arena: ByteArena | null;
   private readonly record: WriteRecord | null;
+  private readonly records: WriteRecords | null;
+  /** What the last `writeLines` wrote: where its records end in `dst`, and how many. */
+  linesEnd = 0;
+  linesWritten = 0;
   /** The record's pieces for the current file, in the arena (PIECES_BYTES); where, or -1 when unused. */
   private readonly pieces: Buffer | null;
   private piecesAt = -1;
@@ -89,6 +95,7 @@ export class NdjsonLineWriter {
     this.tailCut = Buffer.from(`"${labelsJson},"cut":true}\n`);
     this.arena = arena;
     this.record = arena?.record ?? null;
+    this.records = arena?.records ?? null;
     this.pieces = arena?.region(PIECES_BYTES) ?? null;
   }
 
@@ -163,6 +170,48 @@ export class NdjsonLineWriter {
     const tail = cut ? this.tailCut : this.tail;
     dst.set(tail, p);
     return p + tail.length;
+  }
+
+  /**
+   * The records of as many whole lines of buf[start, end) as WebAssembly takes in one call (the bytes at
+   * `offset` of the file; see `records` in json-escape.wat for where it stops), written into `dst` from
+   * `pos`, none ending past `limit`, at most `maxLines`. Returns where the first line not written starts
+   * (`start` when none was, and always without an arena, for text with bytes at or above 0x80 in this chunk,
+   * or where `limit` leaves less than RECORDS_SLACK before the end of `dst`); `linesEnd` and `linesWritten`
+   * say what was written. Call `bound` first for the same source, as for `write`.
+   */
+  writeLines(
+    dst: Buffer,
+    pos: number,
+    limit: number,
+    buf: Buffer,
+    start: number,
+    end: number,
+    offset: number,
+    maxLine: number,
+    maxLines: number,
+  ): number {
+    this.linesWritten = 0;
+    if (this.piecesAt < 0 || this.highSeen || limit + RECORDS_SLACK > dst.length) return start;
+    if (buf !== this.srcBuf) this.source(buf);
+    if (dst !== this.dstBuf) this.destination(dst);
+    const s = this.srcAt;
+    const d = this.dstAt;
+    if (s < 0 || d < 0) return start;
+    const stop = this.records!(
+      s + start,
+      s + end,
+      d + pos,
+      d + limit,
+      offset,
+      this.piecesAt,
+      maxLine,
+      maxLines,
+    );
+    const result = this.arena!.recordsResult;
+    this.linesEnd = result[0]! - d;
+    this.linesWritten = result[1]!;
+    return stop - s;
   }
 
   /** The escaped bytes of buf[start, end) at dst[p…]; returns the end, or -1 when they are not valid UTF-8. */

@@ -9,6 +9,8 @@ import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js'
 export interface LineOutput {
   /** The line's content is buf[start, end), valid only during the call (see LineReceiver). */
   line(from: Tailer, ...line: FramedLine): void;
+  /** Many whole lines at once, where the output can (see LineReceiver.lines); where it stopped. */
+  lines?(from: Tailer, buf: Buffer, start: number, end: number, offset: number, maxLineBytes: number): number;
 }
 
 export class Tailer implements LineReceiver, LineSource {
@@ -53,12 +55,18 @@ export class Tailer implements LineReceiver, LineSource {
     this.fileJson = JSON.stringify(path);
     this.readOffset = offset;
     this.fingerprint = fingerprint;
+    const many = out.lines;
+    if (many !== undefined) {
+      this.lines = (buf, start, end, at, maxLine) => many.call(out, this, buf, start, end, at, maxLine);
+    }
     this.framer = new LineFramer(this, maxLineBytes, offset);
     this.ack = new AckTracker(offset, (tr) => onCommit(this, tr));
     this.onCommit = onCommit;
   }
 
   private readonly onCommit: (t: Tailer, tracker: AckTracker) => void;
+  /** Only where the output takes lines in bulk, so the framer asks nothing of the others. */
+  readonly lines?: LineReceiver['lines'];
 
   line(
     buf: Buffer,

@@ -120,6 +120,44 @@ test('the last batch of a backlog is sent when every file is read to its end, no
   assert.equal(metric(text, 'logferry_batches_sealed_total{reason="age"}'), 0);
 });
 
+test('a backlog framed many lines at a time: every request within LOGFERRY_BATCH_MAX_BYTES and _RECORDS, every line once', async (t) => {
+  const r = await rig(t, { prefix: 'logferry-limits-' });
+  const { c: collector, logFile: file } = r;
+  const maxBytes = 16 * 1024;
+  const maxRecords = 37;
+  const sizes: { bytes: number; records: number }[] = [];
+  collector.fault = (req, records) => {
+    sizes.push({ bytes: Number(req.headers['content-length']), records: records.length });
+    return undefined;
+  };
+  // Short lines (batches full by records), then long ones (full by bytes; records up to ~850 bytes); some
+  // with bytes to escape, some CRLF, a few not ASCII (taken one at a time).
+  const n = 3000;
+  const texts = Array.from(
+    { length: n },
+    (_, i) =>
+      `line ${i} ${'x'.repeat(i < n / 2 ? i % 40 : (i * 37) % 700)}${i % 7 === 0 ? ' "quoted"\t\there' : ''}${i % 50 === 0 ? ' é' : ''}`,
+  );
+  await appendFile(file, texts.map((l, i) => (i % 5 === 0 ? `${l}\r\n` : `${l}\n`)).join(''));
+  await r.start({
+    LOGFERRY_COMPRESSION: 'none',
+    LOGFERRY_BATCH_MAX_BYTES: String(maxBytes),
+    LOGFERRY_BATCH_MAX_RECORDS: String(maxRecords),
+  });
+  await waitFor(() => collector.records.length >= n, { what: `${n} records` });
+  // Requests in flight together may arrive in any order: by offset, each line once.
+  const byOffset = [...collector.records].sort((a, b) => a.offset - b.offset);
+  assert.deepEqual(
+    byOffset.map((x) => x.message),
+    texts,
+  );
+  const over = sizes.filter((s) => s.bytes > maxBytes || s.records > maxRecords);
+  assert.deepEqual(over, [], 'requests over a limit');
+  // Both limits were reached: full batches by records and by bytes.
+  assert.ok(sizes.some((s) => s.records === maxRecords));
+  assert.ok(sizes.some((s) => s.records < maxRecords && s.bytes > maxBytes - 1000));
+});
+
 test('an unknown command exits 2', async () => {
   await assert.rejects(
     run(process.execPath, [MAIN, 'frobnicate']),

@@ -231,3 +231,102 @@ for (const makeMode of MODES) {
       assert.ok(mode.calls() > 6000, `lines through WebAssembly: ${mode.calls()} of 12,000`);
   });
 }
+
+test('many lines per call (writeLines, WebAssembly): the bytes the string path writes, whatever stops it', () => {
+  const rnd = prng(23);
+  const enc = new NdjsonEncoder({ app: 'x' });
+  const mode = arenaMode(16 << 20);
+  const writer = mode.writer(enc.labelsJson);
+  const backing = mode.alloc(1 << 20);
+  const dst = mode.alloc(8 << 20);
+  // A new read time for each read, as the agent has it (so what the writer learnt of one chunk is reset).
+  let src = source('2026-11-25T12:00:00.000Z');
+  let reads = 0;
+  let bulk = 0;
+  let single = 0;
+  const stops = new Set<string>();
+  for (let round = 0; round < 80; round++) {
+    // Mostly ASCII (what writeLines takes): clean, with bytes to escape, empty; some not ASCII or broken.
+    const lines: Buffer[] = [];
+    for (let i = 0; i < 300; i++) {
+      const r = rnd();
+      const body =
+        r < 0.55
+          ? Buffer.from('GET /api/v1/items status=200 '.repeat(Math.floor(rnd() * 6)))
+          : r < 0.8
+            ? Buffer.from(
+                Array.from({ length: Math.floor(rnd() * 60) }, () =>
+                  String.fromCharCode(Math.floor(rnd() * 128)),
+                ).join(''),
+              )
+            : r < 0.85
+              ? Buffer.alloc(0)
+              : randomLine(rnd);
+      lines.push(body, Buffer.from(rnd() < 0.2 ? '\r\n' : rnd() < 0.05 ? '\r\r\n' : '\n'));
+    }
+    const input = Buffer.concat(lines);
+    const max = rnd() < 0.3 ? 8 + Math.floor(rnd() * 100) : 1 << 20;
+    let expected = '';
+    const plain = new LineFramer(
+      {
+        line: (buf, start, end, _raw, offset, _next, cut) => {
+          expected += enc.encode(src, buf.toString('utf8', start, end), offset, src.timestamp, cut);
+        },
+      },
+      max,
+      0,
+    );
+    let pos = 0;
+    let covered = 0;
+    const framer = new LineFramer(
+      {
+        line: (buf, start, end, _raw, offset, next, cut) => {
+          assert.equal(offset, covered, 'lines come in order, none skipped');
+          covered = next;
+          writer.bound(src, end - start);
+          pos = writer.write(dst, pos, buf, start, end, offset, cut);
+          single++;
+        },
+        lines: (buf, start, end, offset, maxLine) => {
+          assert.equal(offset, covered);
+          writer.bound(src, 0);
+          // Limits that stop it often: a few records, or a few KiB of room.
+          const limit = rnd() < 0.3 ? pos + Math.floor(rnd() * 4000) : dst.length - (1 << 20);
+          const maxLines = rnd() < 0.3 ? Math.floor(rnd() * 5) : 1 << 20;
+          const stop = writer.writeLines(dst, pos, limit, buf, start, end, offset, maxLine, maxLines);
+          assert.ok(stop >= start && stop <= end);
+          assert.ok(writer.linesWritten <= maxLines);
+          if (writer.linesWritten > 0) {
+            assert.ok(writer.linesEnd <= limit, 'no record ends past the limit');
+            assert.equal(buf[stop - 1], 0x0a, 'it stops at a line start');
+            pos = writer.linesEnd;
+            covered = offset + stop - start;
+            bulk += writer.linesWritten;
+            stops.add(
+              stop === end ? 'end' : buf.subarray(0, end).indexOf(0x0a, stop) === -1 ? 'unfinished' : 'other',
+            );
+          } else assert.equal(stop, start);
+          return stop;
+        },
+      },
+      max,
+      0,
+    );
+    const read = backing.subarray(1 + Math.floor(rnd() * 3));
+    let at = 0;
+    while (at < input.length) {
+      const n = Math.min(input.length - at, 1 + Math.floor(rnd() * 3000));
+      src = source(new Date(Date.UTC(2026, 10, 25) + reads++).toISOString());
+      read.fill('"\t\\\xff\n');
+      input.copy(read, 0, at, at + n);
+      framer.push(read, n);
+      plain.push(read, n);
+      at += n;
+    }
+    framer.flushPartial();
+    plain.flushPartial();
+    assert.ok(dst.subarray(0, pos).equals(Buffer.from(expected)), `round ${round}`);
+  }
+  assert.ok(bulk > 10_000, `lines written many at a time: ${bulk} (one at a time: ${single})`);
+  assert.deepEqual([...stops].sort(), ['end', 'other', 'unfinished']);
+});
