@@ -29,4 +29,6 @@ export interface Batch {
   itemBytes: number;
   /** The pooled buffer under `body`, given back to the BodyPool once nothing reads it (else null). */
   pooled: Buffer | null;
+  /** The pooled buffer under a compressed `wire`, given back to the BodyPool's `wires` once sent (else null). */
+  wirePooled: Buffer | null;
 }

@@ -84,11 +84,19 @@ export class BodyPool {
     this.armTrim();
   }
 
-  /** The batch no longer reads its body: its pooled buffer (if any) comes back, once. */
-  release(batch: Pick<Batch, 'pooled'>): void {
-    if (batch.pooled === null) return;
-    this.give(batch.pooled);
-    batch.pooled = null;
+  /** Buffers for compressed bodies (see GzipCompressor); null without compression. */
+  wires: BodyPool | null = null;
+
+  /** The batch no longer reads its body, or its compressed body: their pooled buffers come back, once. */
+  release(batch: Pick<Batch, 'pooled' | 'wirePooled'>): void {
+    if (batch.pooled !== null) {
+      this.give(batch.pooled);
+      batch.pooled = null;
+    }
+    if (batch.wirePooled !== null) {
+      this.wires?.give(batch.wirePooled);
+      batch.wirePooled = null;
+    }
   }
 
   get freeCount(): number {

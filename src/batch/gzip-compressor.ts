@@ -5,7 +5,17 @@
 // with the previous build (256 MiB backlog, gzip): agent CPU 12.7/11.9/12.1 → 10.9/11.0/11.8 s per GB, the
 // same MB/s; the main heap ([heap] in /proc/PID/smaps after a 2 M-line catch-up) 21 → 15-16 MB. The peak
 // RSS did not fall (VmHWM 98-108 MB before, 104-110 after: within this machine's noise).
+//
+// Where the compressed bytes go: into a buffer of a BodyPool (`wires`), handed out with the batch and given
+// back when it is done. Node's zlib writes each stream's output into its `_outBuffer` from `_outOffset`
+// and allocates a new one only when that is full; it has no public way to name the output buffer, so the
+// compressor sets those two fields before each body (they exist, unchanged, in Node 20 and 26: a unit test
+// checks the pooled path is taken). Sized for deflate's bound, one buffer takes a whole member. Should
+// zlib write elsewhere all the same, the chunks are copied into one buffer as before: the fields only
+// decide where the bytes go, never what they are. Why: zlib's own output buffers (~0.9 MB per MB of
+// compressed output) outlived their batches into V8's old generation and piled up until a full GC.
 import { constants, createGzip, type Gzip } from 'node:zlib';
+import type { BodyPool } from './body-pool.js';
 
 /** gzip level 1: measured ~3x faster than the default 6 on log lines, for a ratio still around 6-8x. */
 export const GZIP_LEVEL = 1;
@@ -13,18 +23,45 @@ export const GZIP_LEVEL = 1;
 /** Output buffers of this size: a 1 MiB body of log lines compresses to ~130-170 KiB, one or two of them. */
 const CHUNK = 128 * 1024;
 
+/** Room for the gzip member of any `n`-byte body (zlib's deflateBound is below n + n/4096 + 64). */
+export function gzipBound(n: number): number {
+  return n + (n >> 10) + 64;
+}
+
+/** A compressed body, and the pooled buffer under it (to give back to `wires`), or null. */
+export interface Compressed {
+  wire: Buffer;
+  pooled: Buffer | null;
+}
+
+/** The fields of Node's zlib streams that say where output goes (see above). */
+interface ZlibOutput {
+  _outBuffer?: Buffer;
+  _outOffset?: number;
+  _chunkSize?: number;
+}
+
 export class GzipCompressor {
   private readonly free: Gzip[] = [];
   private readonly waiting: { resolve(g: Gzip): void; reject(err: unknown): void }[] = [];
   private created = 0;
 
-  /** At most `streams` bodies compress at once (the thread pool has 4 threads; the machine maybe 2 cores). */
-  constructor(private readonly streams: number) {}
+  /**
+   * At most `streams` bodies compress at once (the thread pool has 4 threads; the machine maybe 2 cores).
+   * `wires`: where compressed bodies go, buffers of gzipBound(body size) bytes; null for zlib's own.
+   */
+  constructor(
+    private readonly streams: number,
+    private readonly wires: BodyPool | null = null,
+  ) {}
 
-  async compress(body: Buffer): Promise<Buffer> {
+  /** Compressed bodies written into a buffer of `wires` (for its unit test). */
+  pooledOut = 0;
+
+  async compress(body: Buffer): Promise<Compressed> {
     const g = await this.take();
     try {
-      const out = await once(g, body);
+      const out = await this.once(g, body);
       // deflateReset: the next body starts a new gzip member with the same state (zlib's `reset()`, which
       // @types/node declares on Deflate and Inflate only).
       (g as Gzip & { reset(): void }).reset();
@@ -48,7 +85,7 @@ export class GzipCompressor {
 
   /** A new stream, counted once it exists (if making it throws, the count stays right). */
   private make(): Gzip {
-    const g = createGzip({ level: GZIP_LEVEL, chunkSize: CHUNK });
+    const g = createGzip({ level: GZIP_LEVEL, chunkSize: this.wires?.size ?? CHUNK });
     this.created++;
     return g;
   }
@@ -76,16 +113,55 @@ export class GzipCompressor {
       w.reject(err);
     }
   }
+
+  /** One complete gzip member of `body` from a fresh or reset stream, into a buffer of `wires` if it can. */
+  private async once(g: Gzip, body: Buffer): Promise<Compressed> {
+    const z = g as Gzip & ZlibOutput;
+    const wires = this.wires;
+    const into =
+      wires !== null &&
+      body.length <= wires.size &&
+      typeof z._outOffset === 'number' &&
+      z._chunkSize === wires.size
+        ? wires.take()
+        : null;
+    if (into !== null) {
+      z._outBuffer = into;
+      z._outOffset = 0;
+    }
+    let chunks: Buffer[];
+    try {
+      chunks = await member(g, body);
+    } catch (err) {
+      if (into !== null) wires!.give(into);
+      throw err;
+    }
+    if (into !== null) {
+      // Zlib wrote into `into` only if the chunks are its bytes from 0 on, in order.
+      let n = 0;
+      for (const c of chunks) {
+        if (c.buffer !== into.buffer || c.byteOffset !== into.byteOffset + n) {
+          n = -1;
+          break;
+        }
+        n += c.length;
+      }
+      if (n >= 0) {
+        this.pooledOut++;
+        return { wire: into.subarray(0, n), pooled: into };
+      }
+      wires!.give(into);
+    }
+    return { wire: chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks), pooled: null };
+  }
 }
 
-/** One complete gzip member of `body` from a fresh or reset stream. */
-function once(g: Gzip, body: Buffer): Promise<Buffer> {
+/** The chunks of one complete gzip member of `body` from a fresh or reset stream. */
+function member(g: Gzip, body: Buffer): Promise<Buffer[]> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
-    let n = 0;
     const onData = (c: Buffer) => {
       chunks.push(c);
-      n += c.length;
     };
     const onError = (err: Error) => {
       g.off('data', onData);
@@ -98,7 +174,7 @@ function once(g: Gzip, body: Buffer): Promise<Buffer> {
       g.off('data', onData);
       g.off('error', onError);
       if (err) reject(err);
-      else resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, n));
+      else resolve(chunks);
     });
   });
 }

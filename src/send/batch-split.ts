@@ -38,6 +38,7 @@ async function childBatch(
     items,
     itemBytes: 0,
     pooled: null,
+    wirePooled: null,
   };
 }
 

@@ -197,6 +197,7 @@ test('the sender with Loki: an out-of-order 400 dead-letters the whole batch (st
       items: records,
       itemBytes,
       pooled: null,
+      wirePooled: null,
     };
   };
 
