@@ -14,6 +14,7 @@ import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { Credentials } from './auth.js';
 import { plainBody, splitBatch, subBatch } from './batch-split.js';
 import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
+import { RequestDeadline } from './request-deadline.js';
 import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
 import { type AckQuery, awaitAck } from './splunk-ack.js';
 import { Pool } from './undici-pool.js';
@@ -346,19 +347,24 @@ export class Sender {
   /** One indexer-acknowledgement query, with this sender's credentials and protocol headers. */
   private readonly ackQuery: AckQuery = async (path, body) => {
     await this.opts.credentials?.refresh();
-    const res = await this.pool.request({
-      path,
-      method: 'POST',
-      headers: {
-        ...this.opts.credentials?.headers(),
-        ...this.sink!.headers?.(),
-        'content-type': 'application/json',
-        'user-agent': this.opts.userAgent,
-      },
-      body,
-      signal: AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.opts.requestTimeoutMs)]),
-    });
-    return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+    const deadline = new RequestDeadline(this.stopping.signal, this.opts.requestTimeoutMs);
+    try {
+      const res = await this.pool.request({
+        path,
+        method: 'POST',
+        headers: {
+          ...this.opts.credentials?.headers(),
+          ...this.sink!.headers?.(),
+          'content-type': 'application/json',
+          'user-agent': this.opts.userAgent,
+        },
+        body,
+        signal: deadline.signal,
+      });
+      return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+    } finally {
+      deadline.done();
+    }
   };
 
   /** Dead-letter a batch (indexes null) or some of its records; returns the number written. */
@@ -394,14 +400,14 @@ export class Sender {
       'user-agent': this.opts.userAgent,
     };
     if (batch.compressed) headers['content-encoding'] = 'gzip';
-    const signal = AbortSignal.any([this.stopping.signal, AbortSignal.timeout(this.opts.requestTimeoutMs)]);
+    const deadline = new RequestDeadline(this.stopping.signal, this.opts.requestTimeoutMs);
     try {
       const res = await this.pool.request({
         path: this.path,
         method: 'POST',
         headers,
         body: batch.wire,
-        signal,
+        signal: deadline.signal,
       });
       const ok = res.statusCode >= 200 && res.statusCode < 300;
       const ct = res.headers['content-type'];
@@ -435,6 +441,8 @@ export class Sender {
         outcome: { error: timeout ? 'timeout' : 'network' },
         reason: `${code || name}: ${(err as Error).message}`,
       };
+    } finally {
+      deadline.done();
     }
   }
 

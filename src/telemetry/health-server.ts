@@ -1,7 +1,12 @@
 // The agent's own HTTP server: /healthz (alive and not stuck), /readyz and /metrics (Prometheus).
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
+
+// Taken as CommonJS, not with `import`: an ES import of a built-in reads every export, and on Node 26
+// node:http's WebSocket, CloseEvent and MessageEvent are getters that load Node's own copy of undici and
+// web streams. Measured (moduleLoadList): `import` loads internal/deps/undici/undici, this does not.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface HealthSource {
   /** Null when healthy, else why not. */
