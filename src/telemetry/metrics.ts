@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client), read from the pipeline's state at scrape time: nothing on the hot path.
-import { Counter, collectDefaultMetrics, Gauge, Registry } from 'prom-client';
+
 import type { SenderStats } from '../send/sender.js';
+import { Counter, collectDefaultMetrics, Gauge, Registry } from './prom-client-parts.js';
 
 export interface FileStat {
   path: string;
