@@ -10,7 +10,7 @@ import { LogferryError } from '../errors.js';
 import { JSON_ESCAPE_WASM } from './json-escape-wasm.js';
 
 /** Bytes at the start of the memory that hold the module's tables and, from RESULTS, what `records` left. */
-const TABLES = 64;
+const TABLES = 320;
 const RESULTS = 48;
 const PAGE = 64 * 1024;
 /** Regions start on a cache line. */
