@@ -1,10 +1,11 @@
 // `npm run bench:encode`: the hot path alone (framing + encoding into a body), byte writer vs string encoder.
 // All run in the same process on the same reads; prints ns per line (median of BENCH_RUNS) and the ratios.
-// The byte writer runs twice: on heap buffers (its JavaScript escaping) and on a byte arena (WebAssembly).
+// The byte writer runs three times: on heap buffers (its JavaScript escaping), on a byte arena (WebAssembly,
+// a call per line), and on a byte arena with many lines per call (`writeLines`, what the agent's raw path does).
 import { ByteArena } from '../src/arena/byte-arena.js';
 import { LineFramer, textLines } from '../src/frame/line-framer.js';
 import { NdjsonEncoder } from '../src/sinks/ndjson-encoder.js';
-import { NdjsonLineWriter } from '../src/sinks/ndjson-line-writer.js';
+import { NdjsonLineWriter, PIECES_BYTES } from '../src/sinks/ndjson-line-writer.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const LINES = 500_000;
@@ -26,10 +27,11 @@ const src = {
 };
 
 /** Frame `input` read by read through one reused buffer, encoding each line into a body; ns per line. */
-function run(input: Buffer, lines: number, mode: 'bytes' | 'arena' | 'string'): number {
+function run(input: Buffer, lines: number, mode: 'bytes' | 'arena' | 'lines' | 'string'): number {
   const encoder = new NdjsonEncoder({ app: 'shop' });
-  const arena = mode === 'arena' ? ByteArena.create([2 * 1024 * 1024, READ]) : null;
-  if (mode === 'arena' && arena === null) throw new Error('no WebAssembly SIMD here');
+  const inArena = mode === 'arena' || mode === 'lines';
+  const arena = inArena ? ByteArena.create([2 * 1024 * 1024, READ, PIECES_BYTES]) : null;
+  if (inArena && arena === null) throw new Error('no WebAssembly SIMD here');
   const writer = new NdjsonLineWriter(encoder.labelsJson, arena);
   const body = arena?.region(2 * 1024 * 1024) ?? Buffer.allocUnsafe(2 * 1024 * 1024);
   let pos = 0;
@@ -49,6 +51,26 @@ function run(input: Buffer, lines: number, mode: 'bytes' | 'arena' | 'string'): 
             writer.bound(src, end - start);
             pos = writer.write(body, pos, buf, start, end, offset, cut);
           },
+          lines:
+            mode === 'lines'
+              ? (buf: Buffer, start: number, end: number, offset: number, maxLine: number) => {
+                  if (pos > 1024 * 1024) pos = 0;
+                  writer.bound(src, 0);
+                  const stop = writer.writeLines(
+                    body,
+                    pos,
+                    pos + 1024 * 1024,
+                    buf,
+                    start,
+                    end,
+                    offset,
+                    maxLine,
+                    1e9,
+                  );
+                  if (writer.linesWritten > 0) pos = writer.linesEnd;
+                  return stop;
+                }
+              : undefined,
         }
       : textLines((text, _raw, offset, _n, cut) => {
           if (pos > 1024 * 1024) pos = 0;
@@ -69,8 +91,8 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 process.stdout.write(`encode bench: ${LINES} lines per shape, ${RUNS} runs, node ${process.version}\n\n`);
 process.stdout.write(
-  '| lines | string encoder ns/line | byte writer, JavaScript | byte writer, WebAssembly | ratios to the string encoder |\n' +
-    '| --- | --- | --- | --- | --- |\n',
+  '| lines | string encoder ns/line | byte writer, JavaScript | WebAssembly, per line | WebAssembly, many lines per call | ratios to the string encoder |\n' +
+    '| --- | --- | --- | --- | --- | --- |\n',
 );
 for (const [name, shape] of Object.entries(SHAPES)) {
   const parts: string[] = [];
@@ -79,20 +101,24 @@ for (const [name, shape] of Object.entries(SHAPES)) {
   const str: number[] = [];
   const bytes: number[] = [];
   const wasm: number[] = [];
+  const many: number[] = [];
   // Alternated, after one warm-up each, so all see the same machine.
   run(input, LINES, 'string');
   run(input, LINES, 'bytes');
   run(input, LINES, 'arena');
+  run(input, LINES, 'lines');
   for (let r = 0; r < RUNS; r++) {
     str.push(run(input, LINES, 'string'));
     bytes.push(run(input, LINES, 'bytes'));
     wasm.push(run(input, LINES, 'arena'));
+    many.push(run(input, LINES, 'lines'));
   }
   const s = median(str);
   const b = median(bytes);
   const w = median(wasm);
+  const m = median(many);
   process.stdout.write(
-    `| ${name} (${Math.round(input.length / LINES)} B) | ${s.toFixed(0)} | ${b.toFixed(0)} | ${w.toFixed(0)} | ` +
-      `${(s / b).toFixed(2)}x, ${(s / w).toFixed(2)}x |\n`,
+    `| ${name} (${Math.round(input.length / LINES)} B) | ${s.toFixed(0)} | ${b.toFixed(0)} | ${w.toFixed(0)} | ${m.toFixed(0)} | ` +
+      `${(s / b).toFixed(2)}x, ${(s / w).toFixed(2)}x, ${(s / m).toFixed(2)}x |\n`,
   );
 }
