@@ -244,6 +244,10 @@ export class Pipeline implements TailOutput, MetricsSource {
     return stop;
   }
 
+  readPause(): Promise<void> | null {
+    return this.batcher.readPause();
+  }
+
   drained(): boolean {
     return this.batcher.idle && this.sender.pending === 0;
   }

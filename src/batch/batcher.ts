@@ -12,6 +12,8 @@ import { GzipCompressor } from './gzip-compressor.js';
  * heap (21.2-21.9 MB against 15.8-16.6 with 3).
  */
 export const GZIP_STREAMS = 3;
+/** Sealed bodies waiting for or in compression past which reading waits: one for each stream, one ready. */
+const COMPRESS_QUEUE = GZIP_STREAMS + 1;
 
 export interface BatchConsumer {
   send(batch: Batch): void;
@@ -54,6 +56,8 @@ export class Batcher {
   private timer: NodeJS.Timeout | null = null;
   private sealing = 0;
   private sealWaiters: (() => void)[] = [];
+  /** Waiting for fewer sealed bodies to compress (see `readPause`). */
+  private pauseWaiters: (() => void)[] = [];
   private readonly gzip: GzipCompressor | null;
   /** The open batch has seen the reader catch up (with records in it): lines come live, not from a backlog. */
   private idleInBatch = false;
@@ -217,6 +221,18 @@ export class Batcher {
     else this.idleInBatch = true;
   }
 
+  /**
+   * Null, or (with gzip) a promise the reader waits on before reading more: resolved once fewer than
+   * COMPRESS_QUEUE sealed bodies wait for or are in compression. The budget bounds the bytes held, but
+   * the bodies that held them stay resident once written (the arena's are never given back), and a reader
+   * ten times faster than deflate would write every one of them at the start of a catch-up, before the
+   * compressed batches fill the budget on top.
+   */
+  readPause(): Promise<void> | null {
+    if (this.gzip === null || this.sealing < COMPRESS_QUEUE) return null;
+    return new Promise<void>((resolve) => this.pauseWaiters.push(resolve));
+  }
+
   /** Resolves when every sealed batch has been handed to the consumer (compression is async). */
   async settled(): Promise<void> {
     if (this.sealing === 0) return;
@@ -300,7 +316,12 @@ export class Batcher {
     this.chain = this.chain.then(() =>
       ready.then((b) => {
         this.consumer.send(b);
-        if (--this.sealing === 0) {
+        if (--this.sealing < COMPRESS_QUEUE && this.pauseWaiters.length > 0) {
+          const ws = this.pauseWaiters;
+          this.pauseWaiters = [];
+          for (const w of ws) w();
+        }
+        if (this.sealing === 0) {
           const ws = this.sealWaiters;
           this.sealWaiters = [];
           for (const w of ws) w();

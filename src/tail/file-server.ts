@@ -44,6 +44,8 @@ export interface TailOutput extends LineOutput {
   caughtUp(): void;
   /** Nothing is batched, compressing, queued or in flight: no release of the budget is coming. */
   drained(): boolean;
+  /** Null, or a promise to wait on before reading more (the stage after is behind, budget aside). */
+  readPause?(): Promise<void> | null;
 }
 
 export class FileServer {
@@ -298,6 +300,11 @@ export class FileServer {
       // lines (or records waiting for their next line), and only reading on can free it.
       if (this.budget.full && !this.out.drained()) {
         await this.budget.whenAvailable();
+        continue;
+      }
+      const pause = this.out.readPause?.();
+      if (pause) {
+        await pause;
         continue;
       }
       const next = this.readable.values().next();

@@ -226,6 +226,26 @@ test('gzip: the wire body decompresses to the records, batches stay in order', a
   );
 });
 
+test('gzip: reading is paused while four sealed bodies wait for compression, resumed as one is done', async (t) => {
+  const h = harness(t, { compression: 'gzip', maxRecords: 1 });
+  const a = new AckTracker(0, () => {});
+  for (let i = 0; i < 3; i++) h.batcher.add(record(i).text, record(i).size, a, i + 1);
+  assert.equal(h.batcher.readPause(), null, 'three sealed: one per stream');
+  h.batcher.add(record(3).text, record(3).size, a, 4);
+  const pause = h.batcher.readPause();
+  assert.ok(pause !== null, 'four sealed, none sent yet: the reader waits');
+  assert.equal(h.sent.length, 0);
+  await pause;
+  assert.ok(h.sent.length >= 1, 'resumed once a compressed batch went to the sender');
+  assert.equal(h.batcher.readPause(), null);
+  await h.batcher.settled();
+  assert.equal(h.sent.length, 4);
+
+  const plain = harness(t, { compression: 'none', maxRecords: 1 });
+  for (let i = 0; i < 10; i++) plain.batcher.add(record(i).text, record(i).size, a, i + 1);
+  assert.equal(plain.batcher.readPause(), null, 'without compression, only the budget pauses reading');
+});
+
 for (const compression of ['none', 'gzip'] as const) {
   test(`budget (${compression}): charged while batches are open, released when the consumer finishes`, async (t) => {
     const h = harness(t, { compression, maxRecords: 10 });
