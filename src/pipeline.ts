@@ -4,7 +4,7 @@ import { ByteArena } from './arena/byte-arena.js';
 import { Batcher, bodyBytes, GZIP_STREAMS } from './batch/batcher.js';
 import { BodyPool } from './batch/body-pool.js';
 import { ByteBudget } from './batch/byte-budget.js';
-import { gzipBound } from './batch/gzip-compressor.js';
+import { wireBytes } from './batch/gzip-compressor.js';
 import { CheckpointStore } from './checkpoint/checkpoint-store.js';
 import type { Config } from './config/config.js';
 import { Discovery } from './discover/discovery.js';
@@ -83,7 +83,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     const bodies = new BodyPool(bodySize, keep, arena, inArena);
     // Compressed bodies: those being compressed, those in flight, and one sealed waiting to go, reused.
     if (cfg.compression === 'gzip')
-      bodies.wires = new BodyPool(gzipBound(bodySize), GZIP_STREAMS + cfg.maxInFlight + 1);
+      bodies.wires = new BodyPool(wireBytes(bodySize), GZIP_STREAMS + cfg.maxInFlight + 1);
     this.sender = new Sender(
       {
         endpoint: cfg.endpoint,

@@ -305,9 +305,11 @@ export class Batcher {
         batch.body = null;
         this.opts.bodies?.release(batch);
         batch.wirePooled = pooled;
-        this.budget.take(wire.length);
+        // A pooled buffer is held whole until the batch is done: charged whole.
+        const held = pooled === null ? wire.length : pooled.length;
+        this.budget.take(held);
         this.budget.release(batch.charged - batch.itemBytes);
-        batch.charged = wire.length + batch.itemBytes;
+        batch.charged = held + batch.itemBytes;
         return batch;
       },
       // Compression failed (out of memory, say): the batch goes uncompressed rather than never.

@@ -10,9 +10,9 @@
 // back when it is done. Node's zlib writes each stream's output into its `_outBuffer` from `_outOffset`
 // and allocates a new one only when that is full; it has no public way to name the output buffer, so the
 // compressor sets those two fields before each body (they exist, unchanged, in Node 20 and 26: a unit test
-// checks the pooled path is taken). Sized for deflate's bound, one buffer takes a whole member. Should
-// zlib write elsewhere all the same, the chunks are copied into one buffer as before: the fields only
-// decide where the bytes go, never what they are. Why: zlib's own output buffers (~0.9 MB per MB of
+// checks the pooled path is taken). A member larger than the buffer goes on in buffers zlib allocates, and
+// whenever zlib wrote elsewhere the chunks are copied into one buffer as before: the fields only decide
+// where the bytes go, never what they are. Why: zlib's own output buffers (~0.9 MB per MB of
 // compressed output) outlived their batches into V8's old generation and piled up until a full GC.
 import { constants, createGzip, type Gzip } from 'node:zlib';
 import type { BodyPool } from './body-pool.js';
@@ -23,9 +23,13 @@ export const GZIP_LEVEL = 1;
 /** Output buffers of this size: a 1 MiB body of log lines compresses to ~130-170 KiB, one or two of them. */
 const CHUNK = 128 * 1024;
 
-/** Room for the gzip member of any `n`-byte body (zlib's deflateBound is below n + n/4096 + 64). */
-export function gzipBound(n: number): number {
-  return n + (n >> 10) + 64;
+/**
+ * Pooled output buffers for bodies of `bodyBytes`: a quarter of a body, room for a member of log lines
+ * (~130-170 KiB per MiB); a member that does not fit goes on in zlib's own buffers and is copied out (above).
+ * Not the deflate bound of a whole body: the budget charges each pooled buffer whole, as it is held.
+ */
+export function wireBytes(bodyBytes: number): number {
+  return Math.max(64 * 1024, Math.ceil(bodyBytes / 4));
 }
 
 /** A compressed body, and the pooled buffer under it (to give back to `wires`), or null. */
@@ -48,7 +52,7 @@ export class GzipCompressor {
 
   /**
    * At most `streams` bodies compress at once (the thread pool has 4 threads; the machine maybe 2 cores).
-   * `wires`: where compressed bodies go, buffers of gzipBound(body size) bytes; null for zlib's own.
+   * `wires`: where compressed bodies go (buffers of wireBytes(body size)); null for zlib's own.
    */
   constructor(
     private readonly streams: number,
@@ -118,13 +122,10 @@ export class GzipCompressor {
   private async once(g: Gzip, body: Buffer): Promise<Compressed> {
     const z = g as Gzip & ZlibOutput;
     const wires = this.wires;
+    // Set before every body: after a member, the stream's `_outBuffer` is still the buffer handed out
+    // with it (zlib replaces it only once full), and must never be written again.
     const into =
-      wires !== null &&
-      body.length <= wires.size &&
-      typeof z._outOffset === 'number' &&
-      z._chunkSize === wires.size
-        ? wires.take()
-        : null;
+      wires !== null && typeof z._outOffset === 'number' && z._chunkSize === wires.size ? wires.take() : null;
     if (into !== null) {
       z._outBuffer = into;
       z._outOffset = 0;

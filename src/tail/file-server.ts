@@ -180,7 +180,10 @@ export class FileServer {
       // Unchanged since it was read to its end (the usual rescan answer): nothing to do, not even a reopen.
       const unchanged = Number(st.size) === existing.readOffset && (existing.atEof || existing.fh === null);
       if (unchanged && this.byPath.get(path) === existing) return;
-      if (existing.fh === null && !(await this.reopen(existing))) return this.handlePath(path, initial);
+      // Rotated with no descriptor: reopenRotated is finding it by inode (this path may be where it went).
+      const finding = existing.fh === null && existing.state === 'rotated';
+      if (existing.fh === null && !finding && !(await this.reopen(existing)))
+        return this.handlePath(path, initial);
       if (!this.byPath.has(path)) {
         // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
         this.byPath.set(path, existing);
@@ -252,6 +255,12 @@ export class FileServer {
     if (found !== null && this.descriptors.reserve()) {
       const fh = await open(found, 'r').catch(() => null);
       if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
+        // Meanwhile forgotten, or reopened under a path the globs also take: this descriptor is not needed.
+        if (this.tailers.get(t.key) !== t || t.fh !== null) {
+          this.descriptors.release();
+          await fh.close();
+          return;
+        }
         t.fh = fh;
         this.markReadable(t);
         return;
@@ -273,7 +282,11 @@ export class FileServer {
     if (fh !== null) {
       const st = await fh.stat({ bigint: true });
       if (fileKey(st.dev, st.ino) === t.key && (await fingerprintMatches(fh, t.fingerprint))) {
-        t.fh = fh;
+        if (t.fh !== null) {
+          // Opened meanwhile by another path's event (or reopenRotated): keep that one.
+          this.descriptors.release();
+          await fh.close();
+        } else t.fh = fh;
         return true;
       }
       await fh.close();
