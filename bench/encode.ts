@@ -55,7 +55,7 @@ function run(input: Buffer, lines: number, mode: 'bytes' | 'arena' | 'lines' | '
             mode === 'lines'
               ? (buf: Buffer, start: number, end: number, offset: number, maxLine: number) => {
                   if (pos > 1024 * 1024) pos = 0;
-                  writer.bound(src, 0);
+                  writer.use(src);
                   const stop = writer.writeLines(
                     body,
                     pos,

@@ -222,12 +222,10 @@ export class Pipeline implements TailOutput, MetricsSource {
   ): number {
     const writer = this.writer;
     const batcher = this.batcher;
-    writer.bound(from, 0);
-    const body = batcher.linesBody();
-    const at = batcher.writeAt;
+    writer.use(from);
     const stop = writer.writeLines(
-      body,
-      at,
+      batcher.linesBody(),
+      batcher.writeAt,
       batcher.linesLimit,
       buf,
       start,

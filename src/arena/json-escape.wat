@@ -57,32 +57,35 @@
           (i32.store8 (local.get $dst) (local.get $c))
           (local.set $dst (i32.add (local.get $dst) (i32.const 1)))
           (br $next)))
-      (if (i32.lt_u (local.get $c) (i32.const 32))
-        (then
-          (i32.store8 (local.get $dst) (i32.const 92))
-          (local.set $m (i32.load8_u (local.get $c)))
-          (if (local.get $m)
-            (then
-              (i32.store8 offset=1 (local.get $dst) (local.get $m))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 2))))
-            (else
-              ;; \u00xx
-              (i32.store16 offset=1 (local.get $dst) (i32.const 0x3075))
-              (i32.store8 offset=3 (local.get $dst) (i32.const 0x30))
-              (i32.store8 offset=4 (local.get $dst) (i32.load8_u offset=32 (i32.shr_u (local.get $c) (i32.const 4))))
-              (i32.store8 offset=5 (local.get $dst) (i32.load8_u offset=32 (i32.and (local.get $c) (i32.const 15))))
-              (local.set $dst (i32.add (local.get $dst) (i32.const 6)))))
-          (br $next)))
-      (if (i32.or (i32.eq (local.get $c) (i32.const 34)) (i32.eq (local.get $c) (i32.const 92)))
-        (then
-          (i32.store8 (local.get $dst) (i32.const 92))
-          (i32.store8 offset=1 (local.get $dst) (local.get $c))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 2))))
-        (else
-          (i32.store8 (local.get $dst) (local.get $c))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 1)))))
+      (local.set $dst (call $escape_byte (local.get $dst) (local.get $c)))
       (br $next))
     (unreachable))
+
+  ;; One byte below 0x80 at dst as JSON.stringify writes it: \b \t \n \f \r, \u00xx for the other control
+  ;; bytes, \" and \\, else the byte itself; returns the end.
+  (func $escape_byte (param $dst i32) (param $c i32) (result i32)
+    (local $short i32)
+    (if (i32.lt_u (local.get $c) (i32.const 32))
+      (then
+        (i32.store8 (local.get $dst) (i32.const 92))
+        (local.set $short (i32.load8_u (local.get $c)))
+        (if (local.get $short)
+          (then
+            (i32.store8 offset=1 (local.get $dst) (local.get $short))
+            (return (i32.add (local.get $dst) (i32.const 2)))))
+        (i32.store16 offset=1 (local.get $dst) (i32.const 0x3075))
+        (i32.store8 offset=3 (local.get $dst) (i32.const 0x30))
+        (i32.store8 offset=4 (local.get $dst) (i32.load8_u offset=32 (i32.shr_u (local.get $c) (i32.const 4))))
+        (i32.store8 offset=5 (local.get $dst) (i32.load8_u offset=32 (i32.and (local.get $c) (i32.const 15))))
+        (return (i32.add (local.get $dst) (i32.const 6)))))
+    (if (i32.or (i32.eq (local.get $c) (i32.const 34)) (i32.eq (local.get $c) (i32.const 92)))
+      (then
+        (i32.store8 (local.get $dst) (i32.const 92))
+        (i32.store8 offset=1 (local.get $dst) (local.get $c))
+        (return (i32.add (local.get $dst) (i32.const 2)))))
+    (i32.store8 (local.get $dst) (local.get $c))
+    (i32.add (local.get $dst) (i32.const 1)))
+
   ;; Decimal digits of n at p; returns their end.
   (func $digits (param $p i32) (param $n i64) (result i32)
     (local $hi i32) (local $lo i32) (local $end i32)
@@ -139,37 +142,38 @@
         (i32.store8 (i32.sub (local.get $p) (i32.const 1)) (i32.add (i32.const 48) (local.get $n)))))
     (local.get $end))
 
-  ;; One ndjson record of the line [src, end) at dst; returns its end, or -1 as `escape` does. The pieces
-  ;; around the message are at `pieces`: five i32 lengths (head, id, mid, tail, tail of a cut line), from
-  ;; pieces+32 their bytes one after the other. The record: head, offset digits, id, the same digits, mid,
-  ;; the escaped message, tail. dst needs room for the pieces, 32 digits and 6 bytes per line byte.
-  (func (export "record") (param $src i32) (param $end i32) (param $dst i32) (param $offset f64)
-    (param $cut i32) (param $high i32) (param $pieces i32) (result i32)
-    (local $at i32) (local $n i32) (local $digits i32) (local $len i32)
+  ;; The pieces of a record before its message at dst: head, the offset's digits, the id's prefix, the same
+  ;; digits, mid (`","message":"`); returns their end. `pieces`: five i32 lengths (head, id, mid, tail, tail
+  ;; of a cut line), from pieces+32 their bytes one after the other.
+  (func $head (param $dst i32) (param $pieces i32) (param $offset i64) (result i32)
+    (local $at i32) (local $len i32) (local $digits i32) (local $n i32)
     (local.set $at (i32.add (local.get $pieces) (i32.const 32)))
-    ;; head
     (local.set $len (i32.load (local.get $pieces)))
     (memory.copy (local.get $dst) (local.get $at) (local.get $len))
     (local.set $at (i32.add (local.get $at) (local.get $len)))
     (local.set $digits (i32.add (local.get $dst) (local.get $len)))
-    ;; offset
-    (local.set $dst (call $digits (local.get $digits) (i64.trunc_sat_f64_u (local.get $offset))))
+    (local.set $dst (call $digits (local.get $digits) (local.get $offset)))
     (local.set $n (i32.sub (local.get $dst) (local.get $digits)))
-    ;; id: its prefix, then the offset's digits again
     (local.set $len (i32.load offset=4 (local.get $pieces)))
     (memory.copy (local.get $dst) (local.get $at) (local.get $len))
     (local.set $at (i32.add (local.get $at) (local.get $len)))
     (local.set $dst (i32.add (local.get $dst) (local.get $len)))
     (memory.copy (local.get $dst) (local.get $digits) (local.get $n))
     (local.set $dst (i32.add (local.get $dst) (local.get $n)))
-    ;; mid (`","message":"`)
     (local.set $len (i32.load offset=8 (local.get $pieces)))
     (memory.copy (local.get $dst) (local.get $at) (local.get $len))
-    (local.set $at (i32.add (local.get $at) (local.get $len)))
-    (local.set $dst (call $escape (local.get $src) (local.get $end)
-      (i32.add (local.get $dst) (local.get $len)) (local.get $high)))
-    (if (i32.lt_s (local.get $dst) (i32.const 0)) (then (return (i32.const -1))))
-    ;; tail, or the tail of a cut line (stored after the tail)
+    (i32.add (local.get $dst) (local.get $len)))
+
+  ;; Where the tail's bytes are among the pieces: after head, id and mid.
+  (func $tail_at (param $pieces i32) (result i32)
+    (i32.add (i32.add (local.get $pieces) (i32.const 32))
+      (i32.add (i32.load (local.get $pieces))
+        (i32.add (i32.load offset=4 (local.get $pieces)) (i32.load offset=8 (local.get $pieces))))))
+
+  ;; The piece after the message at dst: the tail, or the tail of a cut line (stored after it); returns the end.
+  (func $tail (param $dst i32) (param $pieces i32) (param $cut i32) (result i32)
+    (local $at i32) (local $len i32)
+    (local.set $at (call $tail_at (local.get $pieces)))
     (local.set $len (i32.load offset=12 (local.get $pieces)))
     (if (local.get $cut)
       (then
@@ -177,6 +181,16 @@
         (local.set $len (i32.load offset=16 (local.get $pieces)))))
     (memory.copy (local.get $dst) (local.get $at) (local.get $len))
     (i32.add (local.get $dst) (local.get $len)))
+
+  ;; One ndjson record of the line [src, end) at dst; returns its end, or -1 as `escape` does. The record:
+  ;; $head, the escaped message, $tail. dst needs room for the pieces, 32 digits and 6 bytes per line byte.
+  (func (export "record") (param $src i32) (param $end i32) (param $dst i32) (param $offset f64)
+    (param $cut i32) (param $high i32) (param $pieces i32) (result i32)
+    (local.set $dst (call $escape (local.get $src) (local.get $end)
+      (call $head (local.get $dst) (local.get $pieces) (i64.trunc_sat_f64_u (local.get $offset)))
+      (local.get $high)))
+    (if (i32.lt_s (local.get $dst) (i32.const 0)) (then (return (i32.const -1))))
+    (call $tail (local.get $dst) (local.get $pieces) (local.get $cut)))
 
   ;; The records of the whole lines of [src, end) at dst, one after another, framing and escaping in one
   ;; pass; returns where the first line not written starts (src when none was). `offset`: the file offset of
@@ -189,9 +203,11 @@
   (func (export "records") (param $src i32) (param $end i32) (param $dst i32) (param $limit i32)
     (param $offset f64) (param $pieces i32) (param $max_line i32) (param $max_lines i32) (result i32)
     (local $base i32) (local $line i32) (local $rec i32) (local $lines i32) (local $off i64)
-    (local $at i32) (local $len i32) (local $digits i32) (local $n i32) (local $c i32) (local $m i32)
+    (local $c i32) (local $m i32) (local $tail_at i32) (local $tail_len i32)
     (local $v v128) (local $space v128) (local $quote v128) (local $backslash v128)
     (local.set $base (local.get $src))
+    (local.set $tail_len (i32.load offset=12 (local.get $pieces)))
+    (local.set $tail_at (call $tail_at (local.get $pieces)))
     (local.set $off (i64.trunc_sat_f64_u (local.get $offset)))
     (local.set $space (i8x16.splat (i32.const 32)))
     (local.set $quote (i8x16.splat (i32.const 34)))
@@ -203,25 +219,8 @@
         (local.set $rec (local.get $dst))
         (block $abort
           (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
-          ;; head, offset digits, id prefix, the digits again, mid: as `record` writes them
-          (local.set $at (i32.add (local.get $pieces) (i32.const 32)))
-          (local.set $len (i32.load (local.get $pieces)))
-          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
-          (local.set $at (i32.add (local.get $at) (local.get $len)))
-          (local.set $digits (i32.add (local.get $dst) (local.get $len)))
-          (local.set $dst (call $digits (local.get $digits)
+          (local.set $dst (call $head (local.get $dst) (local.get $pieces)
             (i64.add (local.get $off) (i64.extend_i32_u (i32.sub (local.get $line) (local.get $base))))))
-          (local.set $n (i32.sub (local.get $dst) (local.get $digits)))
-          (local.set $len (i32.load offset=4 (local.get $pieces)))
-          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
-          (local.set $at (i32.add (local.get $at) (local.get $len)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $len)))
-          (memory.copy (local.get $dst) (local.get $digits) (local.get $n))
-          (local.set $dst (i32.add (local.get $dst) (local.get $n)))
-          (local.set $len (i32.load offset=8 (local.get $pieces)))
-          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
-          (local.set $at (i32.add (local.get $at) (local.get $len)))
-          (local.set $dst (i32.add (local.get $dst) (local.get $len)))
           ;; the message, to the LF: 16 bytes at a time, a byte below 0x20 (LF, CR, or one to escape), at or
           ;; above 0x80 (signed: below 0x20 too), `"` or `\` handled alone
           (block $eol
@@ -254,39 +253,16 @@
               (br_if $eol (i32.eq (local.get $c) (i32.const 10)))
               (br_if $abort (i32.ge_u (local.get $c) (i32.const 0x80)))
               (local.set $src (i32.add (local.get $src) (i32.const 1)))
-              (if (i32.lt_u (local.get $c) (i32.const 32))
-                (then
-                  ;; CR LF: the line ends before the CR
-                  (if (i32.and (i32.eq (local.get $c) (i32.const 13)) (i32.lt_u (local.get $src) (local.get $end)))
-                    (then (br_if $eol (i32.eq (i32.load8_u (local.get $src)) (i32.const 10)))))
-                  (i32.store8 (local.get $dst) (i32.const 92))
-                  (local.set $m (i32.load8_u (local.get $c)))
-                  (if (local.get $m)
-                    (then
-                      (i32.store8 offset=1 (local.get $dst) (local.get $m))
-                      (local.set $dst (i32.add (local.get $dst) (i32.const 2))))
-                    (else
-                      (i32.store16 offset=1 (local.get $dst) (i32.const 0x3075))
-                      (i32.store8 offset=3 (local.get $dst) (i32.const 0x30))
-                      (i32.store8 offset=4 (local.get $dst) (i32.load8_u offset=32 (i32.shr_u (local.get $c) (i32.const 4))))
-                      (i32.store8 offset=5 (local.get $dst) (i32.load8_u offset=32 (i32.and (local.get $c) (i32.const 15))))
-                      (local.set $dst (i32.add (local.get $dst) (i32.const 6)))))
-                  (br $next)))
-              (if (i32.or (i32.eq (local.get $c) (i32.const 34)) (i32.eq (local.get $c) (i32.const 92)))
-                (then
-                  (i32.store8 (local.get $dst) (i32.const 92))
-                  (i32.store8 offset=1 (local.get $dst) (local.get $c))
-                  (local.set $dst (i32.add (local.get $dst) (i32.const 2))))
-                (else
-                  (i32.store8 (local.get $dst) (local.get $c))
-                  (local.set $dst (i32.add (local.get $dst) (i32.const 1)))))
+              ;; CR LF: the line ends before the CR
+              (if (i32.and (i32.eq (local.get $c) (i32.const 13)) (i32.lt_u (local.get $src) (local.get $end)))
+                (then (br_if $eol (i32.eq (i32.load8_u (local.get $src)) (i32.const 10)))))
+              (local.set $dst (call $escape_byte (local.get $dst) (local.get $c)))
               (br $next)))
           ;; src is at the LF. The line's length, a CR before the LF included, is what the caller cuts by.
           (br_if $abort (i32.gt_u (i32.sub (local.get $src) (local.get $line)) (local.get $max_line)))
-          ;; the tail (a line written here is never cut)
-          (local.set $len (i32.load offset=12 (local.get $pieces)))
-          (memory.copy (local.get $dst) (local.get $at) (local.get $len))
-          (local.set $dst (i32.add (local.get $dst) (local.get $len)))
+          ;; the tail (a line written here is never cut), found once per call
+          (memory.copy (local.get $dst) (local.get $tail_at) (local.get $tail_len))
+          (local.set $dst (i32.add (local.get $dst) (local.get $tail_len)))
           (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
           (local.set $src (i32.add (local.get $src) (i32.const 1)))
           (local.set $lines (i32.add (local.get $lines) (i32.const 1)))

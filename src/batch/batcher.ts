@@ -55,9 +55,9 @@ export class Batcher {
   private readonly ends = new Map<AckTracker, number>();
   private timer: NodeJS.Timeout | null = null;
   private sealing = 0;
-  private sealWaiters: (() => void)[] = [];
+  private readonly sealWaiters: (() => void)[] = [];
   /** Waiting for fewer sealed bodies to compress (see `readPause`). */
-  private pauseWaiters: (() => void)[] = [];
+  private readonly pauseWaiters: (() => void)[] = [];
   private readonly gzip: GzipCompressor | null;
   /** The open batch has seen the reader catch up (with records in it): lines come live, not from a backlog. */
   private idleInBatch = false;
@@ -225,8 +225,8 @@ export class Batcher {
    * Null, or (with gzip) a promise the reader waits on before reading more: resolved once fewer than
    * COMPRESS_QUEUE sealed bodies wait for or are in compression. The budget bounds the bytes held, but
    * the bodies that held them stay resident once written (the arena's are never given back), and a reader
-   * ten times faster than deflate would write every one of them at the start of a catch-up, before the
-   * compressed batches fill the budget on top.
+   * faster than deflate (the bench: 336 MB/s without compression, 137 with gzip) would write every one of
+   * them at the start of a catch-up, before the compressed batches fill the budget on top.
    */
   readPause(): Promise<void> | null {
     if (this.gzip === null || this.sealing < COMPRESS_QUEUE) return null;
@@ -318,16 +318,8 @@ export class Batcher {
     this.chain = this.chain.then(() =>
       ready.then((b) => {
         this.consumer.send(b);
-        if (--this.sealing < COMPRESS_QUEUE && this.pauseWaiters.length > 0) {
-          const ws = this.pauseWaiters;
-          this.pauseWaiters = [];
-          for (const w of ws) w();
-        }
-        if (this.sealing === 0) {
-          const ws = this.sealWaiters;
-          this.sealWaiters = [];
-          for (const w of ws) w();
-        }
+        if (--this.sealing < COMPRESS_QUEUE) for (const w of this.pauseWaiters.splice(0)) w();
+        if (this.sealing === 0) for (const w of this.sealWaiters.splice(0)) w();
       }),
     );
   }

@@ -104,6 +104,14 @@ export class NdjsonLineWriter {
    * Call it before `write` for the same source: it also refreshes the per-file pieces.
    */
   bound(src: TimedLineSource, length: number): number {
+    this.use(src);
+    return (
+      this.head.length + this.id.length + MESSAGE_OPEN.length + FIXED_ROOM + 6 * length + this.tailCut.length
+    );
+  }
+
+  /** The next lines come from `src`: its per-file pieces are made again when it changed (`bound` does this too). */
+  use(src: TimedLineSource): void {
     if (
       src !== this.src ||
       src.timestamp !== this.timestamp ||
@@ -112,9 +120,6 @@ export class NdjsonLineWriter {
     ) {
       this.refresh(src);
     }
-    return (
-      this.head.length + this.id.length + MESSAGE_OPEN.length + FIXED_ROOM + 6 * length + this.tailCut.length
-    );
   }
 
   /** About the bytes of the record of a `length`-byte line with nothing to escape (call `bound` first). */
@@ -178,7 +183,7 @@ export class NdjsonLineWriter {
    * `pos`, none ending past `limit`, at most `maxLines`. Returns where the first line not written starts
    * (`start` when none was, and always without an arena, for text with bytes at or above 0x80 in this chunk,
    * or where `limit` leaves less than RECORDS_SLACK before the end of `dst`); `linesEnd` and `linesWritten`
-   * say what was written. Call `bound` first for the same source, as for `write`.
+   * say what was written. Call `use` first for the same source.
    */
   writeLines(
     dst: Buffer,

@@ -180,9 +180,9 @@ export class FileServer {
       // Unchanged since it was read to its end (the usual rescan answer): nothing to do, not even a reopen.
       const unchanged = Number(st.size) === existing.readOffset && (existing.atEof || existing.fh === null);
       if (unchanged && this.byPath.get(path) === existing) return;
-      // Rotated with no descriptor: reopenRotated is finding it by inode (this path may be where it went).
-      const finding = existing.fh === null && existing.state === 'rotated';
-      if (existing.fh === null && !finding && !(await this.reopen(existing)))
+      // An active file closed while idle is reopened; a rotated one with no descriptor is being found by
+      // inode (reopenRotated), maybe under this very path.
+      if (existing.fh === null && existing.state === 'active' && !(await this.reopen(existing)))
         return this.handlePath(path, initial);
       if (!this.byPath.has(path)) {
         // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
@@ -198,10 +198,12 @@ export class FileServer {
     }
     if (!this.descriptors.reserve()) return; // retried by the next rescan
     const fh = await open(path, 'r');
+    let t: Tailer | null = null;
     try {
       const fst = await fh.stat({ bigint: true });
+      // Rotated between the stat and the open, the path holds another file: looked at again below.
       if (fileKey(fst.dev, fst.ino) === key) {
-        const t = await this.resumer.createTailer(
+        t = await this.resumer.createTailer(
           fh,
           String(st.dev),
           String(st.ino),
@@ -209,19 +211,13 @@ export class FileServer {
           Number(fst.size),
           initial,
         );
-        this.byPath.set(path, t);
-        this.markReadable(t);
-        return;
       }
-    } catch (err) {
-      this.descriptors.release();
-      await fh.close().catch(() => {});
-      throw err;
+    } finally {
+      if (t === null) await this.unused(fh);
     }
-    // Rotated between the stat and the open: the path now holds another file; look again.
-    this.descriptors.release();
-    await fh.close().catch(() => {});
-    return this.handlePath(path, initial);
+    if (t === null) return this.handlePath(path, initial);
+    this.byPath.set(path, t);
+    this.markReadable(t);
   }
 
   /** `path` no longer leads to `t`: let go of the file only when no other matching path does (symlinks). */
@@ -256,17 +252,12 @@ export class FileServer {
       const fh = await open(found, 'r').catch(() => null);
       if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
         // Meanwhile forgotten, or reopened under a path the globs also take: this descriptor is not needed.
-        if (this.tailers.get(t.key) !== t || t.fh !== null) {
-          this.descriptors.release();
-          await fh.close();
-          return;
-        }
+        if (this.tailers.get(t.key) !== t || t.fh !== null) return this.unused(fh);
         t.fh = fh;
         this.markReadable(t);
         return;
       }
-      this.descriptors.release();
-      await fh?.close();
+      await this.unused(fh);
     }
     this.forget(t);
   }
@@ -282,19 +273,22 @@ export class FileServer {
     if (fh !== null) {
       const st = await fh.stat({ bigint: true });
       if (fileKey(st.dev, st.ino) === t.key && (await fingerprintMatches(fh, t.fingerprint))) {
-        if (t.fh !== null) {
-          // Opened meanwhile by another path's event (or reopenRotated): keep that one.
-          this.descriptors.release();
-          await fh.close();
-        } else t.fh = fh;
+        // Opened meanwhile by another path's event (or reopenRotated): that one is kept.
+        if (t.fh !== null) await this.unused(fh);
+        else t.fh = fh;
         return true;
       }
-      await fh.close();
     }
-    this.descriptors.release();
-    if (t.state === 'active') this.detach(t, 'path now leads to another file');
-    else this.forget(t);
+    await this.unused(fh);
+    // Rotated meanwhile, detach does nothing more: it is being found already.
+    this.detach(t, 'path now leads to another file');
     return false;
+  }
+
+  /** A descriptor reserved and opened, then not kept (or not opened at all): closed, its place given back. */
+  private async unused(fh: FileHandle | null): Promise<void> {
+    this.descriptors.release();
+    await fh?.close().catch(() => {});
   }
 
   private markReadable(t: Tailer): void {

@@ -293,7 +293,7 @@ test('many lines per call (writeLines, WebAssembly): the bytes the string path w
         },
         lines: (buf, start, end, offset, maxLine) => {
           assert.equal(offset, covered);
-          writer.bound(src, 0);
+          writer.use(src);
           // Limits that stop it often: a few records, or a few KiB of room.
           const limit = rnd() < 0.3 ? pos + Math.floor(rnd() * 4000) : dst.length - (1 << 20);
           const maxLines = rnd() < 0.3 ? Math.floor(rnd() * 5) : 1 << 20;
