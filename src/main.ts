@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 // Process entry: environment → config → pipeline → signals; nothing else.
 import { setFlagsFromString } from 'node:v8';
-import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
+import { checkConfigFiles, configSecrets, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
-import { createLogger } from './telemetry/logger.js';
+import { addSecrets, createLogger } from './telemetry/logger.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it with its baseline compiler
 // (Liftoff), then, once it is hot, again with TurboFan in the background: that second compile was measured
@@ -25,6 +25,7 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  addSecrets(configSecrets(cfg));
   const log = createLogger(cfg.logLevel);
   log.info(
     {
@@ -86,7 +87,7 @@ async function main(): Promise<void> {
     await pipeline.start();
     if (telemetry !== null) {
       const [{ startHealthServer }, { createMetrics }] = await telemetry;
-      startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log);
+      startHealthServer(cfg.httpPort, pipeline, createMetrics(pipeline), log, cfg.httpHost);
     }
   } catch (err) {
     log.fatal({ err, code: (err as { code?: string }).code }, 'cannot start');

@@ -1,5 +1,6 @@
 // Environment variables → a validated, typed Config; every problem reported at once by variable name.
-import { accessSync, constants } from 'node:fs';
+import { accessSync, constants, readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { z } from 'zod/v3';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { kubernetesLabels, splitParserRules } from '../parse/enrich.js';
@@ -8,7 +9,7 @@ import { parseParserSpec } from '../parse/parsers.js';
 import { compileUserRegex, groupNames } from '../parse/safe-regex.js';
 import type { ParseOptions } from '../parse/stage.js';
 import { compileTimeFormat } from '../parse/time.js';
-import type { AuthOptions, TlsOptions } from '../send/auth.js';
+import { type AuthOptions, secretProblem, secretText, type TlsOptions } from '../send/auth.js';
 import { SINKS, type SinkName } from '../sinks/sink.js';
 
 const PINO_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
@@ -109,8 +110,8 @@ const bool = (def: boolean) =>
       return z.NEVER;
     });
 
-/** A secret given inline: kept as is (trimmed), never echoed. */
-const secret = z.string().trim().default('');
+/** A secret given inline: one trailing line ending and outer spaces removed (see secretText), never echoed. */
+const secret = z.string().default('').transform(secretText);
 
 /** A path to a file (secrets, certificates); that it is readable is checked at start (checkConfigFiles). */
 const filePath = z
@@ -231,6 +232,23 @@ const schema = z.object({
   LOGFERRY_COMPRESSION: oneOf(['gzip', 'none'] as const, 'gzip'),
   LOGFERRY_LABELS: labels,
   LOGFERRY_HTTP_PORT: int(0, 65535, 9780),
+  LOGFERRY_HTTP_HOST: z
+    .string()
+    .trim()
+    .default('0.0.0.0')
+    .transform((s, ctx) => {
+      // An IPv6 address may be given as in a URL, in brackets.
+      const host = s.startsWith('[') && s.endsWith(']') ? s.slice(1, -1) : s;
+      if (host.toLowerCase() === 'localhost') return 'localhost';
+      if (isIP(host) === 0) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `must be an IP address (such as 0.0.0.0, 127.0.0.1, ::) or localhost, got ${JSON.stringify(s)}`,
+        });
+        return z.NEVER;
+      }
+      return host;
+    }),
   LOGFERRY_LOG_LEVEL: oneOf(PINO_LEVELS, 'info'),
   LOGFERRY_SHUTDOWN_TIMEOUT_MS: int(0, 3_600_000, 10_000),
   LOGFERRY_MAX_LINE_BYTES: int(256, 64 * 1024 * 1024, 1024 * 1024),
@@ -318,6 +336,8 @@ export interface Config extends ParseOptions, AuthOptions, TlsOptions {
   compression: 'gzip' | 'none';
   labels: Record<string, string>;
   httpPort: number;
+  /** Address the health and metrics server binds. */
+  httpHost: string;
   logLevel: (typeof PINO_LEVELS)[number];
   shutdownTimeoutMs: number;
   maxLineBytes: number;
@@ -388,6 +408,7 @@ export function loadConfig(env: Env): Config {
     compression: c.LOGFERRY_COMPRESSION,
     labels: c.LOGFERRY_LABELS,
     httpPort: c.LOGFERRY_HTTP_PORT,
+    httpHost: c.LOGFERRY_HTTP_HOST,
     logLevel: c.LOGFERRY_LOG_LEVEL,
     shutdownTimeoutMs: c.LOGFERRY_SHUTDOWN_TIMEOUT_MS,
     maxLineBytes: c.LOGFERRY_MAX_LINE_BYTES,
@@ -450,7 +471,7 @@ export function loadConfig(env: Env): Config {
       message: 'must be at least LOGFERRY_BATCH_MAX_BYTES',
     });
   }
-  cross.push(...authProblems(cfg));
+  cross.push(...authProblems(cfg), ...headerValueProblems(cfg));
   if (cross.length > 0) throw new ConfigError(cross);
   return cfg;
 }
@@ -465,6 +486,13 @@ const FILE_VARIABLES = [
   ['LOGFERRY_TLS_KEY_FILE', 'tlsKeyFile'],
 ] as const;
 
+/** Variables naming secret files, and whether the secret goes into a header as it is (not encoded). */
+const SECRET_FILES = new Map<string, boolean>([
+  ['LOGFERRY_BEARER_TOKEN_FILE', true],
+  ['LOGFERRY_BASIC_AUTH_PASSWORD_FILE', false],
+  ['LOGFERRY_SPLUNK_TOKEN_FILE', true],
+]);
+
 /**
  * At start, before reading anything: every secret and certificate file must be readable now (a missing
  * mounted Secret is a configuration error, exit 2). Kept out of loadConfig, which only reads the environment.
@@ -476,6 +504,12 @@ export function checkConfigFiles(cfg: Config): void {
     if (!path) continue;
     try {
       accessSync(path, constants.R_OK);
+      const inHeader = SECRET_FILES.get(variable);
+      if (inHeader === undefined) continue;
+      const value = secretText(readFileSync(path, 'utf8'));
+      const problem = value === '' ? 'is empty' : secretProblem(value, inHeader);
+      if (problem !== null)
+        problems.push({ variable, message: `the content of ${JSON.stringify(path)} ${problem}` });
     } catch (err) {
       problems.push({
         variable,
@@ -484,6 +518,34 @@ export function checkConfigFiles(cfg: Config): void {
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
+}
+
+/**
+ * Values sent in request headers must be what HTTP allows: a CR or LF in one would end the header early
+ * (and undici refuses the request). Never echoes the value.
+ */
+function headerValueProblems(cfg: Config): ConfigProblem[] {
+  const p: ConfigProblem[] = [];
+  for (const [name, value] of Object.entries(cfg.headers)) {
+    const problem = secretProblem(value, true);
+    if (problem !== null)
+      p.push({ variable: 'LOGFERRY_HEADERS', message: `the value of ${name} ${problem}` });
+  }
+  const values: [string, string, boolean][] = [
+    ['LOGFERRY_BEARER_TOKEN', cfg.bearerToken, true],
+    ['LOGFERRY_SPLUNK_TOKEN', cfg.splunkToken, true],
+    ['LOGFERRY_BASIC_AUTH_PASSWORD', cfg.basicAuthPassword, false],
+    ['LOGFERRY_BASIC_AUTH_USER', cfg.basicAuthUser, false],
+    ['LOGFERRY_LOKI_TENANT', cfg.lokiTenant, true],
+  ];
+  for (const [variable, value, inHeader] of values) {
+    const problem = secretProblem(value, inHeader);
+    if (problem !== null) p.push({ variable, message: problem });
+  }
+  // RFC 7617: the user-id ends at the first colon.
+  if (cfg.basicAuthUser.includes(':'))
+    p.push({ variable: 'LOGFERRY_BASIC_AUTH_USER', message: 'must not contain a colon (:)' });
+  return p;
 }
 
 /** Auth and TLS settings that contradict each other or the sink. */
@@ -566,7 +628,63 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
   });
 }
 
-/** The URL without user:password, for messages and logs. */
+/**
+ * The URL for messages and logs: its userinfo (user:password@), query string and fragment replaced by
+ * `[redacted]` (a query often carries `?token=`, `?api_key=` or a signature). Works on text that is not a
+ * valid URL too, as a configuration error quotes what it was given.
+ */
 export function redactUrl(s: string): string {
-  return s.replace(/\/\/[^/@]*@/, '//[redacted]@');
+  let u: URL | null = null;
+  try {
+    u = new URL(s);
+  } catch {
+    u = null;
+  }
+  if (u === null || u.host === '') {
+    return s
+      .replace(/\/\/[^/?#]*@/, '//[redacted]@')
+      .replace(/\?[^#]*/, '?[redacted]')
+      .replace(/#.*$/s, '#[redacted]');
+  }
+  const userinfo = u.username !== '' || u.password !== '' ? '[redacted]@' : '';
+  const query = u.search !== '' ? '?[redacted]' : '';
+  const hash = u.hash !== '' ? '#[redacted]' : '';
+  return `${u.protocol}//${userinfo}${u.host}${u.pathname}${query}${hash}`;
+}
+
+/** Every secret value of the configuration, for the logger's scrubber (see addSecrets). */
+export function configSecrets(cfg: Config): string[] {
+  return [
+    ...urlSecrets(cfg.endpoint),
+    cfg.bearerToken,
+    cfg.basicAuthPassword,
+    cfg.splunkToken,
+    ...Object.values(cfg.headers),
+  ].filter((v) => v !== '');
+}
+
+/**
+ * The secret parts of a URL (password, query string, each query value) as they can appear in a log line:
+ * for the logger's scrubber, which catches them in error messages that quote the URL.
+ */
+export function urlSecrets(u: URL): string[] {
+  const out: string[] = [];
+  if (u.password !== '') out.push(u.password, safeDecode(u.password));
+  if (u.search.length > 1) {
+    out.push(u.search, u.search.slice(1));
+    for (const part of u.search.slice(1).split('&')) {
+      const eq = part.indexOf('=');
+      out.push(part);
+      if (eq >= 0) out.push(part.slice(eq + 1), safeDecode(part.slice(eq + 1)));
+    }
+  }
+  return out;
+}
+
+function safeDecode(s: string): string {
+  try {
+    return decodeURIComponent(s.replace(/\+/g, ' '));
+  } catch {
+    return s;
+  }
 }

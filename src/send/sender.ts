@@ -392,7 +392,8 @@ export class Sender {
 
   private async post(batch: Batch): Promise<PostResult> {
     const creds = this.opts.credentials;
-    if (creds) await creds.refresh();
+    // Waits while a re-read secret file cannot be used (nothing is sent); rejects when stopping.
+    if (creds) await creds.usable(this.stopping.signal);
     const headers: Record<string, string> = {
       ...creds?.headers(),
       ...this.sink?.headers?.(),

@@ -101,6 +101,16 @@ export async function statusRows(stateDir: string): Promise<StatusRow[]> {
   return rows.sort((a, b) => a.path.localeCompare(b.path));
 }
 
+/**
+ * Where `status` reaches the agent's server bound at LOGFERRY_HTTP_HOST: a wildcard address is reached
+ * through the loopback, any other address as it is.
+ */
+export function statusHost(host: string | undefined): string {
+  const h = (host ?? '').trim().replace(/^\[(.*)\]$/, '$1');
+  if (h === '' || h === '0.0.0.0' || h === '::') return '127.0.0.1';
+  return h.includes(':') ? `[${h}]` : h;
+}
+
 export async function runStatus(env: Record<string, string | undefined>): Promise<number> {
   const stateDir = env.LOGFERRY_STATE_DIR || '/var/lib/logferry';
   const port = Number(env.LOGFERRY_HTTP_PORT || 9780);
@@ -114,7 +124,8 @@ export async function runStatus(env: Record<string, string | undefined>): Promis
   let live: LiveMetrics | null = null;
   if (port > 0) {
     try {
-      const res = await fetch(`http://127.0.0.1:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
+      const host = statusHost(env.LOGFERRY_HTTP_HOST);
+      const res = await fetch(`http://${host}:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) live = parseMetrics(await res.text());
     } catch {
       live = null;

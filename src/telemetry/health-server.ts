@@ -19,6 +19,8 @@ export function startHealthServer(
   source: HealthSource,
   metrics: Registry,
   log: Logger,
+  /** LOGFERRY_HTTP_HOST: an IP address or localhost. */
+  host = '0.0.0.0',
 ): Server | null {
   if (port === 0) return null;
   const server = createServer((req, res) => {
@@ -49,11 +51,11 @@ export function startHealthServer(
   });
   server.on('error', (err) =>
     log.error(
-      { err, port, code: 'LOGFERRY_HTTP_LISTEN' },
+      { err, host, port, code: 'LOGFERRY_HTTP_LISTEN' },
       'health server could not listen; shipping goes on without it',
     ),
   );
-  server.listen(port);
+  server.listen(port, host);
   server.unref();
   return server;
 }
