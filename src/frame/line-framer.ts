@@ -44,6 +44,12 @@ export function textLines(
 const LF = 0x0a;
 const CR = 0x0d;
 
+/**
+ * Capacity of the unfinished-line buffer kept between reads. Grown for a longer line (up to maxLineBytes),
+ * it is let go once that line is out, so one long line does not pin maxLineBytes per file for good.
+ */
+export const PENDING_KEEP_BYTES = 64 * 1024;
+
 export class LineFramer {
   /** Absolute file offset of the next byte pushed. */
   private position: number;
@@ -71,11 +77,17 @@ export class LineFramer {
     return this.pendingLen;
   }
 
+  /** Bytes allocated for the unfinished line (at most PENDING_KEEP_BYTES between long lines). */
+  get pendingCapacity(): number {
+    return this.pending.length;
+  }
+
   /** Forget buffered bytes and restart at `offset` (truncation). */
   reset(offset: number): void {
     this.position = offset;
     this.pendingLen = 0;
     this.continuing = false;
+    this.shrink();
   }
 
   /** Frame bytes buf[0, end). The buffer may be reused by the caller afterwards. */
@@ -128,6 +140,7 @@ export class LineFramer {
       pos = nl + 1;
     }
     this.position = base + end;
+    this.shrink();
   }
 
   /** Emit the unfinished last line as it is (its file was rotated away, or the agent is stopping). */
@@ -136,6 +149,15 @@ export class LineFramer {
     const start = this.position - this.pendingLen;
     this.emit(this.pending, 0, this.pendingLen, start, this.position);
     this.pendingLen = 0;
+    this.shrink();
+  }
+
+  /** A buffer grown for a long line goes back to PENDING_KEEP_BYTES once what it holds fits again. */
+  private shrink(): void {
+    if (this.pending.length <= PENDING_KEEP_BYTES || this.pendingLen > PENDING_KEEP_BYTES) return;
+    const kept = Buffer.allocUnsafe(PENDING_KEEP_BYTES);
+    this.pending.copy(kept, 0, 0, this.pendingLen);
+    this.pending = kept;
   }
 
   private emit(buf: Buffer, from: number, to: number, offset: number, next: number): void {

@@ -1,7 +1,7 @@
 // LineFramer: bytes → lines with exact offsets, whatever the read boundaries, bytes or line lengths.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { LineFramer, textLines } from '../../src/frame/line-framer.js';
+import { LineFramer, PENDING_KEEP_BYTES, textLines } from '../../src/frame/line-framer.js';
 import { prng } from '../helpers/prng.js';
 
 interface Emitted {
@@ -411,4 +411,47 @@ test('randomized: [offset, next) ranges cover the input exactly, texts and cut f
       }
     });
   }
+});
+
+test('the unfinished-line buffer goes back to its usual size once a long line is out', () => {
+  const max = 1024 * 1024;
+  const { f, out } = framer(max);
+  const chunk = 16 * 1024;
+  const push = (data: Buffer) => {
+    // Through a reused read buffer, a read at a time, as the tailer does.
+    const buf = Buffer.alloc(chunk);
+    for (let pos = 0; pos < data.length; pos += chunk) {
+      const n = Math.min(chunk, data.length - pos);
+      data.copy(buf, 0, pos, pos + n);
+      f.push(buf, n);
+    }
+  };
+  push(Buffer.from('short\n'));
+  assert.ok(f.pendingCapacity <= PENDING_KEEP_BYTES);
+  // A 600 KiB line assembled across reads: the buffer grows to hold it...
+  push(Buffer.alloc(600 * 1024, 0x61));
+  assert.ok(f.pendingCapacity >= 600 * 1024, `capacity ${f.pendingCapacity} while the line is unfinished`);
+  // ...and is let go when the line ends (here with a partial line after it, which is kept).
+  push(Buffer.from('\npartial'));
+  assert.equal(out.at(-1)!.text.length, 600 * 1024);
+  assert.ok(f.pendingCapacity <= PENDING_KEEP_BYTES, `capacity ${f.pendingCapacity} after the line`);
+  assert.equal(f.pendingBytes, 'partial'.length);
+  // A line over the limit is cut into pieces; after it too the buffer is back to its usual size.
+  push(Buffer.alloc(max + 300 * 1024, 0x62));
+  push(Buffer.from('\n'));
+  assert.ok(f.pendingCapacity <= PENDING_KEEP_BYTES, `capacity ${f.pendingCapacity} after a cut line`);
+  const tail = out.slice(-2);
+  assert.deepEqual(
+    tail.map((l) => [l.text.length, l.cut]),
+    [
+      [max, true],
+      [300 * 1024 + 'partial'.length, true],
+    ],
+  );
+  // What was kept across the shrink is intact: the next line is framed with its exact offset.
+  push(Buffer.from('after\n'));
+  assert.equal(out.at(-1)!.text, 'after');
+  assert.equal(out.at(-1)!.offset, 6 + 600 * 1024 + 1 + 'partial'.length + max + 300 * 1024 + 1);
+  f.flushPartial();
+  assert.ok(f.pendingCapacity <= PENDING_KEEP_BYTES);
 });
