@@ -176,6 +176,9 @@ export function decodeDocker(line: string): ContainerLine | null {
   if (v === null || typeof v !== 'object') return null;
   const o = v as { log?: unknown; stream?: unknown; time?: unknown };
   if (typeof o.log !== 'string' || typeof o.stream !== 'string' || typeof o.time !== 'string') return null;
+  // As for CRI: Docker writes only these two. Any other value is not a runtime line, and must not open a
+  // stream of its own (a per-stream multiline state; a `stream` value per record downstream).
+  if (o.stream !== 'stdout' && o.stream !== 'stderr') return null;
   const full = o.log.endsWith('\n');
   let content = full ? o.log.slice(0, -1) : o.log;
   if (full && content.endsWith('\r')) content = content.slice(0, -1);

@@ -160,6 +160,9 @@ test('docker json-file: log, stream, time; no final newline = partial', () => {
   assert.equal(decodeDocker('{"log":1,"stream":"stdout","time":"x"}'), null);
   assert.equal(decodeDocker('{"log":"x\\n"'), null);
   assert.equal(decodeDocker('text'), null);
+  // Only the runtime's two streams: any other value is not a Docker line.
+  assert.equal(decodeDocker('{"log":"x\\n","stream":"stdin","time":"2026-11-25T12:00:00Z"}'), null);
+  assert.equal(decodeDocker('{"log":"x\\n","stream":"xq7z","time":"2026-11-25T12:00:00Z"}'), null);
 });
 
 test('parser specs: container + inner parser, case-insensitive names', () => {

@@ -160,6 +160,23 @@ test('cri+json: a CRI log with partial lines; the app JSON inside is parsed; str
   assert.equal(out.records[1]!.timestamp, '2026-11-25T12:00:00.200Z');
 });
 
+test('docker: a stream other than stdout/stderr opens no stream of its own; the line ships as it is', () => {
+  const [s, out] = stage({ parser: 'docker', multiline: 'java' });
+  // Partial-looking lines (no final \n) under made-up streams: a stream each would hold them all pending.
+  const lines = Array.from(
+    { length: 200 },
+    (_, i) => `{"log":"piece ${i}","stream":"x${i.toString(36)}","time":"2026-11-25T12:00:00Z"}`,
+  );
+  lines.push('{"log":"real\\n","stream":"stdout","time":"2026-11-25T12:00:01Z"}');
+  feed(s, new Source('/var/log/containers/a.log'), `${lines.join('\n')}\n`);
+  assert.equal(out.records.filter((r) => r.parse_error === true).length, 200);
+  assert.ok(out.records.slice(0, 200).every((r) => r.stream === undefined));
+  assert.equal(out.records[0]!.message, lines[0]);
+  assert.equal(s.pendingBytes, out.held.n);
+  // Only the real stdout line can be pending (java multiline waits for the next start line).
+  assert.ok(s.pendingBytes <= Buffer.byteLength(lines[200]!) + 1, `${s.pendingBytes} bytes held`);
+});
+
 test('multiline: the last record is flushed after the timeout; bytes held are charged, then released', async () => {
   const [s, out] = stage({ multiline: 'java', multilineTimeoutMs: 60 });
   const src = new Source('/var/log/app/a.log');
