@@ -1,15 +1,18 @@
-// `npm run bench:encode`: the hot path alone (framing + encoding into a body), byte writer vs string encoder.
-// All run in the same process on the same reads; prints ns per line (median of BENCH_RUNS) and the ratios.
-// The byte writer runs three times: on heap buffers (its JavaScript escaping), on a byte arena (WebAssembly,
-// a call per line), and on a byte arena with many lines per call (`writeLines`, what the agent's raw path does).
+// `npm run bench:encode`: the hot path alone (framing + encoding into a body), raw path vs records path.
+// Both run in the same process on the same reads, alternated; prints ns per line (median of BENCH_RUNS) and
+// the ratio. The raw path is what the agent does for plain lines with the ndjson sink (WebAssembly, many
+// lines per call, the lines it leaves through the records path); the records path builds a LogRecord per
+// line and encodes it with the reference encoder, as every other configuration does.
 import { ByteArena } from '../src/arena/byte-arena.js';
-import { LineFramer, textLines } from '../src/frame/line-framer.js';
-import { NdjsonEncoder } from '../src/sinks/ndjson-encoder.js';
-import { NdjsonLineWriter, PIECES_BYTES } from '../src/sinks/ndjson-line-writer.js';
+import { PIECES_BYTES, RawNdjsonWriter } from '../src/arena/raw-ndjson-writer.js';
+import { LineFramer, type LineReceiver, textLines } from '../src/frame/line-framer.js';
+import { NdjsonSink } from '../src/sinks/ndjson.js';
+import type { LogRecord } from '../src/sinks/sink.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const LINES = 500_000;
 const READ = 256 * 1024;
+const BODY = 2 * 1024 * 1024;
 
 const SHAPES: Record<string, (i: number) => string> = {
   plain: (i) =>
@@ -20,64 +23,48 @@ const SHAPES: Record<string, (i: number) => string> = {
     `2026-11-25T12:00:00Z INFO 请求已处理 路径=/api/v1/items/${i} 状态=200 用户=ü${i % 5000} température=${i % 40}°C`,
 };
 
+const PATH = '/var/log/pods/shop_web-7d9f_0b7c/app/app.log';
 const src = {
-  fileJson: JSON.stringify('/var/log/pods/shop_web-7d9f_0b7c/app/app.log'),
+  fileJson: JSON.stringify(PATH),
   idPrefix: '0123456789abcdef:',
   timestamp: '2026-11-25T12:00:00.000Z',
 };
 
 /** Frame `input` read by read through one reused buffer, encoding each line into a body; ns per line. */
-function run(input: Buffer, lines: number, mode: 'bytes' | 'arena' | 'lines' | 'string'): number {
-  const encoder = new NdjsonEncoder({ app: 'shop' });
-  const inArena = mode === 'arena' || mode === 'lines';
-  const arena = inArena ? ByteArena.create([2 * 1024 * 1024, READ, PIECES_BYTES]) : null;
-  if (inArena && arena === null) throw new Error('no WebAssembly SIMD here');
-  const writer = new NdjsonLineWriter(encoder.labelsJson, arena);
-  const body = arena?.region(2 * 1024 * 1024) ?? Buffer.allocUnsafe(2 * 1024 * 1024);
+function run(input: Buffer, lines: number, mode: 'raw' | 'records'): number {
+  const sink = new NdjsonSink(new URL('http://collector/'), { app: 'shop' });
+  const arena = ByteArena.create([BODY, READ, PIECES_BYTES]);
+  if (arena === null) throw new Error('no WebAssembly SIMD here');
+  const writer = new RawNdjsonWriter(sink.labelsJson, arena);
+  const body = arena.region(BODY);
   let pos = 0;
-  const receiver =
-    mode !== 'string'
-      ? {
-          line: (
-            buf: Buffer,
-            start: number,
-            end: number,
-            _raw: number,
-            offset: number,
-            _n: number,
-            cut: boolean,
-          ) => {
-            if (pos > 1024 * 1024) pos = 0;
-            writer.bound(src, end - start);
-            pos = writer.write(body, pos, buf, start, end, offset, cut);
+  const records = textLines((text, _raw, offset, _n, cut) => {
+    if (pos > BODY / 2) pos = 0;
+    const r: LogRecord = {
+      message: text,
+      file: PATH,
+      offset,
+      id: `${src.idPrefix}${offset}`,
+      timestamp: src.timestamp,
+      cut,
+    };
+    pos += body.write(sink.line(r), pos);
+  });
+  const receiver: LineReceiver =
+    mode === 'records'
+      ? records
+      : {
+          line: records.line,
+          lines: (buf, start, end, offset, maxLine) => {
+            if (pos > BODY / 2) pos = 0;
+            writer.use(src);
+            const stop = writer.writeLines(body, pos, pos + BODY / 4, buf, start, end, offset, maxLine, 1e9);
+            if (writer.linesWritten > 0) pos = writer.linesEnd;
+            return stop;
           },
-          lines:
-            mode === 'lines'
-              ? (buf: Buffer, start: number, end: number, offset: number, maxLine: number) => {
-                  if (pos > 1024 * 1024) pos = 0;
-                  writer.use(src);
-                  const stop = writer.writeLines(
-                    body,
-                    pos,
-                    pos + 1024 * 1024,
-                    buf,
-                    start,
-                    end,
-                    offset,
-                    maxLine,
-                    1e9,
-                  );
-                  if (writer.linesWritten > 0) pos = writer.linesEnd;
-                  return stop;
-                }
-              : undefined,
-        }
-      : textLines((text, _raw, offset, _n, cut) => {
-          if (pos > 1024 * 1024) pos = 0;
-          pos += body.write(encoder.encode(src, text, offset, src.timestamp, cut), pos);
-        });
+        };
   const framer = new LineFramer(receiver, 1024 * 1024, 0);
-  const read = arena?.region(READ) ?? Buffer.allocUnsafe(READ);
+  const read = arena.region(READ);
   const t0 = process.hrtime.bigint();
   for (let at = 0; at < input.length; ) {
     const n = input.copy(read, 0, at, at + READ);
@@ -91,34 +78,23 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 process.stdout.write(`encode bench: ${LINES} lines per shape, ${RUNS} runs, node ${process.version}\n\n`);
 process.stdout.write(
-  '| lines | string encoder ns/line | byte writer, JavaScript | WebAssembly, per line | WebAssembly, many lines per call | ratios to the string encoder |\n' +
-    '| --- | --- | --- | --- | --- | --- |\n',
+  '| lines | records path ns/line | raw path ns/line | raw path speed-up |\n| --- | --- | --- | --- |\n',
 );
 for (const [name, shape] of Object.entries(SHAPES)) {
   const parts: string[] = [];
   for (let i = 0; i < LINES; i++) parts.push(`${shape(i)}\n`);
   const input = Buffer.from(parts.join(''));
-  const str: number[] = [];
-  const bytes: number[] = [];
-  const wasm: number[] = [];
-  const many: number[] = [];
-  // Alternated, after one warm-up each, so all see the same machine.
-  run(input, LINES, 'string');
-  run(input, LINES, 'bytes');
-  run(input, LINES, 'arena');
-  run(input, LINES, 'lines');
+  const rec: number[] = [];
+  const raw: number[] = [];
+  run(input, LINES, 'records');
+  run(input, LINES, 'raw');
   for (let r = 0; r < RUNS; r++) {
-    str.push(run(input, LINES, 'string'));
-    bytes.push(run(input, LINES, 'bytes'));
-    wasm.push(run(input, LINES, 'arena'));
-    many.push(run(input, LINES, 'lines'));
+    rec.push(run(input, LINES, 'records'));
+    raw.push(run(input, LINES, 'raw'));
   }
-  const s = median(str);
-  const b = median(bytes);
-  const w = median(wasm);
-  const m = median(many);
+  const a = median(rec);
+  const b = median(raw);
   process.stdout.write(
-    `| ${name} (${Math.round(input.length / LINES)} B) | ${s.toFixed(0)} | ${b.toFixed(0)} | ${w.toFixed(0)} | ${m.toFixed(0)} | ` +
-      `${(s / b).toFixed(2)}x, ${(s / w).toFixed(2)}x, ${(s / m).toFixed(2)}x |\n`,
+    `| ${name} (${Math.round(input.length / LINES)} B) | ${a.toFixed(0)} | ${b.toFixed(0)} | ${(a / b).toFixed(2)}x |\n`,
   );
 }

@@ -1,6 +1,7 @@
 // Wires the stages: tailers → encoder → batcher → sender, acknowledgements back to the checkpoints.
 import type { Logger } from 'pino';
 import { ByteArena } from './arena/byte-arena.js';
+import { PIECES_BYTES, RawNdjsonWriter } from './arena/raw-ndjson-writer.js';
 import { Batcher, bodyBytes, GZIP_STREAMS } from './batch/batcher.js';
 import { BodyPool } from './batch/body-pool.js';
 import { ByteBudget } from './batch/byte-budget.js';
@@ -8,13 +9,12 @@ import { wireBytes } from './batch/gzip-compressor.js';
 import { CheckpointStore } from './checkpoint/checkpoint-store.js';
 import type { Config } from './config/config.js';
 import { Discovery } from './discover/discovery.js';
-import { type ParsedRecord, ParseStage, parsingIsOff } from './parse/stage.js';
+import { ParseStage, parsingIsOff, toLogRecord } from './parse/stage.js';
 import { Credentials, tlsConnectOptions } from './send/auth.js';
 import { DeadLetterFile } from './send/dead-letter.js';
 import { Sender } from './send/sender.js';
 import { createSink } from './sinks/create.js';
-import { NdjsonEncoder } from './sinks/ndjson-encoder.js';
-import { NdjsonLineWriter, PIECES_BYTES } from './sinks/ndjson-line-writer.js';
+import { NdjsonSink } from './sinks/ndjson.js';
 import type { LogRecord, Sink } from './sinks/sink.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
 import type { LineOutput, Tailer } from './tail/tailer.js';
@@ -42,13 +42,12 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly batcher: Batcher;
   readonly files: FileServer;
   readonly discovery: Discovery;
-  private readonly encoder: NdjsonEncoder;
-  private readonly writer: NdjsonLineWriter;
-  /** Parsers, multiline, path labels; null when none is configured (the raw path, as fast as before). */
+  /** Parsers, multiline, path labels; null when none is configured. */
   readonly parse: ParseStage | null;
-  /** The protocol, for sinks other than ndjson (records kept per batch, encoded at seal). */
-  private readonly sink: Sink | null;
-  /** Only on the raw ndjson path with a byte arena: whole lines go to WebAssembly many at a time. */
+  /** The protocol: encodes records into request bodies and reads the collector's answers. */
+  private readonly sink: Sink;
+  /** The raw path (ndjson, no parsing, WebAssembly available): whole lines are written many at a time. */
+  private readonly writer: RawNdjsonWriter | null;
   readonly lines?: LineOutput['lines'];
   started = false;
   stopping = false;
@@ -61,7 +60,6 @@ export class Pipeline implements TailOutput, MetricsSource {
     this.store = new CheckpointStore(cfg.stateDir, log);
     // Kubernetes labels from the Downward API, under the static LOGFERRY_LABELS.
     const labels = { ...cfg.podLabels, ...cfg.labels };
-    this.encoder = new NdjsonEncoder(labels);
     const noisy = new RateLimitedLog(log);
     this.sink = createSink(cfg, VERSION, labels);
     // Free bodies kept: every body that can be in use at once (as many sealed as the budget holds, the open
@@ -70,16 +68,16 @@ export class Pipeline implements TailOutput, MetricsSource {
     // (2 runs each); the 256 MiB bench's medians did not move (Node 26: 101 and 136 MB either way).
     const bodySize = bodyBytes(cfg.batchMaxBytes);
     const keep = Math.floor(cfg.bufferMaxBytes / bodySize) + 2;
-    // The raw ndjson path (no parser, the ndjson sink) escapes lines from the read buffer into the bodies
-    // with WebAssembly: both live in one arena.
+    // The raw path (no parser, the ndjson sink) writes records from the read buffer into the bodies with
+    // WebAssembly: both live in one arena.
     const inArena = Math.min(keep, Math.floor(ARENA_BODY_BYTES / bodySize));
     const noParsing = parsingIsOff(cfg);
     const arena =
-      noParsing && this.sink === null && inArena > 0
+      noParsing && this.sink instanceof NdjsonSink && inArena > 0
         ? ByteArena.create([PIECES_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
         : null;
-    this.writer = new NdjsonLineWriter(this.encoder.labelsJson, arena);
-    if (arena !== null) this.lines = this.rawLines;
+    this.writer = arena === null ? null : new RawNdjsonWriter((this.sink as NdjsonSink).labelsJson, arena);
+    if (this.writer !== null) this.lines = this.rawLines;
     const bodies = new BodyPool(bodySize, keep, arena, inArena);
     // Compressed bodies: those being compressed, those in flight, and one sealed waiting to go, reused.
     if (cfg.compression === 'gzip')
@@ -110,7 +108,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         maxRecords: cfg.batchMaxRecords,
         flushIntervalMs: cfg.flushIntervalMs,
         compression: cfg.compression,
-        encodeItems: this.sink ? (records) => this.sink!.encode(records) : null,
+        sink: this.sink,
         bodies,
       },
       this.budget,
@@ -121,24 +119,17 @@ export class Pipeline implements TailOutput, MetricsSource {
       : new ParseStage(
           cfg,
           labels,
-          (src, rec, tracker, ack) => {
-            if (this.sink !== null) {
-              const record = logRecord(src.path, rec);
-              this.batcher.addRecord(
-                record,
-                // The record keeps its message and its parsed fields: count both.
-                rec.bytes +
-                  (rec.fields === null ? 0 : (rec.fieldsJson?.length ?? rec.bytes)) +
-                  src.path.length +
-                  RECORD_OVERHEAD_BYTES,
-                tracker,
-                ack,
-              );
-              return;
-            }
-            const record = this.encoder.encodeParsed(src.fileJson, rec);
-            this.batcher.add(record, Buffer.byteLength(record), tracker, ack);
-          },
+          (src, rec, tracker, ack) =>
+            // The record keeps its message and its parsed fields: count both.
+            this.batcher.add(
+              toLogRecord(src.path, rec),
+              rec.bytes +
+                (rec.fields === null ? 0 : (rec.fieldsJson?.length ?? rec.bytes)) +
+                src.path.length +
+                RECORD_OVERHEAD_BYTES,
+              tracker,
+              ack,
+            ),
           (delta) => (delta > 0 ? this.budget.take(delta) : this.budget.release(-delta)),
         );
     this.files = new FileServer(
@@ -173,42 +164,21 @@ export class Pipeline implements TailOutput, MetricsSource {
     cut: boolean,
   ): void {
     from.linesRead++;
-    if (this.parse === null && this.sink === null) {
-      // The raw ndjson path (the default): the line's bytes are escaped straight into the request body.
-      const bound = this.writer.bound(from, end - start);
-      if (bound <= this.batcher.directRoom) {
-        const body = this.batcher.reserve(this.writer.estimate(end - start), bound);
-        this.batcher.commit(
-          this.writer.write(body, this.batcher.writeAt, buf, start, end, offset, cut),
-          from.ack,
-          next,
-        );
-        return;
-      }
-    }
     const text = buf.toString('utf8', start, end);
     if (this.parse !== null) {
       this.parse.line(from, text, rawBytes, offset, next, cut);
       return;
     }
-    if (this.sink !== null) {
-      const record: LogRecord = {
-        message: text,
-        file: from.path,
-        offset,
-        id: `${from.idPrefix}${offset}`,
-        timestamp: from.timestamp,
-        cut,
-      };
-      // Held in memory with its batch: the line's bytes, the path and a fixed overhead.
-      this.batcher.addRecord(record, rawBytes + from.path.length + RECORD_OVERHEAD_BYTES, from.ack, next);
-      return;
-    }
-    // A long line: encoded as a string, so the body grows by its exact size only.
-    const record = this.encoder.encode(from, text, offset, from.timestamp, cut);
-    // UTF-8 size of the record: its characters plus the extra bytes of multi-byte characters.
-    const extra = rawBytes - text.length;
-    this.batcher.add(record, extra > 0 ? record.length + extra : record.length, from.ack, next);
+    const record: LogRecord = {
+      message: text,
+      file: from.path,
+      offset,
+      id: `${from.idPrefix}${offset}`,
+      timestamp: from.timestamp,
+      cut,
+    };
+    // Held in memory with its batch (protocols that keep records): the line's bytes, the path, an overhead.
+    this.batcher.add(record, rawBytes + from.path.length + RECORD_OVERHEAD_BYTES, from.ack, next);
   }
 
   /** The raw ndjson path, many lines in one call: their records are written by WebAssembly (see writeLines). */
@@ -220,7 +190,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     offset: number,
     maxLineBytes: number,
   ): number {
-    const writer = this.writer;
+    const writer = this.writer!;
     const batcher = this.batcher;
     writer.use(from);
     const stop = writer.writeLines(
@@ -356,25 +326,4 @@ export class Pipeline implements TailOutput, MetricsSource {
   ready(): boolean {
     return this.started && !this.stopping;
   }
-}
-
-/** A parsed record for the sinks that encode whole batches; `stream` and `parse_error` go in `fields`. */
-function logRecord(file: string, r: ParsedRecord): LogRecord {
-  const record: LogRecord = {
-    message: r.message,
-    file,
-    offset: r.offset,
-    id: `${r.idPrefix}${r.offset}`,
-    timestamp: r.timestamp,
-    cut: r.cut,
-  };
-  if (r.labels !== null) record.labels = r.labels;
-  if (r.level !== null) record.level = r.level;
-  if (r.fields !== null || r.stream !== null || r.parseError) {
-    const fields: Record<string, unknown> = { ...r.fields };
-    if (r.stream !== null) fields.stream = r.stream;
-    if (r.parseError) fields.parse_error = true;
-    record.fields = fields;
-  }
-  return record;
 }

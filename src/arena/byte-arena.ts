@@ -1,11 +1,9 @@
 // One WebAssembly memory for the read buffer and the request bodies, so SIMD code escapes lines from one to the other.
 //
-// Why: escaping and copying each message in JavaScript (four bytes at a time, with bit tricks to find the
-// bytes to escape) was 21% of the agent's CPU in a catch-up profile. WebAssembly can read and write only
-// its own memory, so the buffer the files are read into and the bodies the records are written into are
-// regions of one memory. It never grows (a grown memory would detach the buffers handed out), so it is
-// sized at start for what the pipeline holds at once; buffers beyond that are plain and take the
-// JavaScript path.
+// WebAssembly can read and write only its own memory, so the buffer the files are read into and the bodies
+// the records are written into are regions of one memory. It never grows (a grown memory would detach the
+// buffers handed out), so it is sized at start for what the pipeline holds at once. Why WebAssembly at all:
+// docs/architecture.md (the raw path), with its measured gain in docs/performance.md.
 import { LogferryError } from '../errors.js';
 import { JSON_ESCAPE_WASM } from './json-escape-wasm.js';
 
@@ -23,16 +21,6 @@ declare const WebAssembly: {
   Instance: new (m: object, imports: object) => { exports: Record<string, unknown> };
 };
 
-export type Escape = (src: number, end: number, dst: number, high: number) => number;
-export type WriteRecord = (
-  src: number,
-  end: number,
-  dst: number,
-  offset: number,
-  cut: number,
-  high: number,
-  pieces: number,
-) => number;
 export type WriteRecords = (
   src: number,
   end: number,
@@ -44,13 +32,7 @@ export type WriteRecords = (
   maxLines: number,
 ) => number;
 
-/**
- * Compiled when this file is loaded, which is before main.ts sets `--liftoff-only` (for undici's llhttp):
- * V8 takes its tiering flags per module at compile time, so this module still tiers up to the optimizing
- * compiler. Measured, 1,500 lines of 170 bytes escaped in a loop, best of 9: 24 ns per line compiled
- * before the flag against 44 after it on Node 20 (19 against 52 on Node 26). Null where WebAssembly SIMD
- * is not available.
- */
+/** Compiled once, when this file is loaded; null where WebAssembly SIMD is not available. */
 const MODULE: object | null = (() => {
   try {
     return new WebAssembly.Module(Buffer.from(JSON_ESCAPE_WASM, 'base64'));
@@ -61,10 +43,6 @@ const MODULE: object | null = (() => {
 
 export class ByteArena {
   readonly buffer: ArrayBuffer;
-  /** See json-escape.wat: the escaping alone (what `record` uses for the message); for its unit tests. */
-  readonly escape: Escape;
-  /** See json-escape.wat: a whole ndjson record of the line [src, end) at dst. */
-  readonly record: WriteRecord;
   /** See json-escape.wat: the records of the whole lines of [src, end), framed and escaped in one pass. */
   readonly records: WriteRecords;
   /** What the last `records` call left: [where its records end, how many it wrote]. */
@@ -73,15 +51,13 @@ export class ByteArena {
 
   private constructor(buffer: ArrayBuffer, exports: Record<string, unknown>) {
     this.buffer = buffer;
-    this.escape = exports.escape as Escape;
-    this.record = exports.record as WriteRecord;
     this.records = exports.records as WriteRecords;
     this.recordsResult = new Int32Array(buffer, RESULTS, 2);
   }
 
   /**
    * An arena with room for regions of the given sizes, or null where WebAssembly SIMD is not available
-   * (the callers then use plain buffers and the JavaScript path, with the same output).
+   * (every line then takes the records path, with the same output).
    */
   static create(regionBytes: readonly number[]): ByteArena | null {
     let bytes = TABLES;

@@ -1,6 +1,6 @@
-;; ndjson records of raw lines: JSON string escaping 16 bytes at a time (SIMD), the bytes JSON.stringify
-;; gives for the text of a line, and the record's other pieces around it (see `record`).
-;; Source of src/arena/json-escape-wasm.ts (`npm run build:wasm`; a unit test checks the two agree).
+;; ndjson records of raw lines, framed and escaped in one pass: JSON string escaping 16 bytes at a time
+;; (SIMD), the bytes the reference encoder (src/sinks/ndjson.ts) gives, with the record's other pieces around
+;; the message. Source of src/arena/json-escape-wasm.ts (`npm run build:wasm`; a unit test checks the two agree).
 ;; Memory is the caller's (imported); its first 320 bytes hold the tables below and the results of `records`
 ;; (48: where its records end, 52: how many), and are not for data.
 (module
@@ -11,55 +11,6 @@
   (data (i32.const 32) "0123456789abcdef")
   ;; 64..263: the two digits of 0..99, for writing numbers two digits at a time.
   (data (i32.const 64) "00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899")
-
-  ;; Writes the escaped bytes of [src, end) at dst and returns where they end. `high` 0: returns -1 at the
-  ;; first byte at or above 0x80 (the caller checks the line is valid UTF-8, then calls again with 1);
-  ;; `high` 1: such bytes are copied as they are. dst needs room for 6 bytes per input byte.
-  (func $escape (export "escape") (param $src i32) (param $end i32) (param $dst i32) (param $high i32) (result i32)
-    (local $v v128) (local $m i32) (local $c i32)
-    (local $flip v128) (local $limit v128) (local $quote v128) (local $backslash v128)
-    ;; A byte to escape: below 0x20, a quote, a backslash, and with `high` 0 any byte at or above 0x80.
-    ;; One signed compare does both ends: x < 0x20 (signed) when high is 0; (x ^ 0x80) < (0x20 ^ 0x80)
-    ;; (signed), that is x < 0x20 unsigned, when high is 1. The vectors live in locals, out of the loop.
-    (local.set $flip (i8x16.splat (i32.shl (local.get $high) (i32.const 7))))
-    (local.set $limit (v128.xor (i8x16.splat (i32.const 32)) (local.get $flip)))
-    (local.set $quote (i8x16.splat (i32.const 34)))
-    (local.set $backslash (i8x16.splat (i32.const 92)))
-    (loop $next
-      ;; 16 bytes at a time: stored as they are, then the first byte to escape (if any) is handled alone.
-      (block $scalar
-        (loop $simd
-          (br_if $scalar (i32.gt_u (i32.add (local.get $src) (i32.const 16)) (local.get $end)))
-          (local.set $v (v128.load align=1 (local.get $src)))
-          (v128.store align=1 (local.get $dst) (local.get $v))
-          (local.set $m (i8x16.bitmask
-            (v128.or
-              (v128.or
-                (i8x16.lt_s (v128.xor (local.get $v) (local.get $flip)) (local.get $limit))
-                (i8x16.eq (local.get $v) (local.get $quote)))
-              (i8x16.eq (local.get $v) (local.get $backslash)))))
-          (if (local.get $m)
-            (then
-              (local.set $m (i32.ctz (local.get $m)))
-              (local.set $src (i32.add (local.get $src) (local.get $m)))
-              (local.set $dst (i32.add (local.get $dst) (local.get $m)))
-              (br $scalar)))
-          (local.set $src (i32.add (local.get $src) (i32.const 16)))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
-          (br $simd)))
-      ;; One byte.
-      (if (i32.ge_u (local.get $src) (local.get $end)) (then (return (local.get $dst))))
-      (local.set $c (i32.load8_u (local.get $src)))
-      (local.set $src (i32.add (local.get $src) (i32.const 1)))
-      (if (i32.ge_u (local.get $c) (i32.const 0x80))
-        (then
-          (if (i32.eqz (local.get $high)) (then (return (i32.const -1))))
-          (i32.store8 (local.get $dst) (local.get $c))
-          (local.set $dst (i32.add (local.get $dst) (i32.const 1)))
-          (br $next)))
-      (local.set $dst (call $escape_byte (local.get $dst) (local.get $c)))
-      (br $next))
-    (unreachable))
 
   ;; One byte below 0x80 at dst as JSON.stringify writes it: \b \t \n \f \r, \u00xx for the other control
   ;; bytes, \" and \\, else the byte itself; returns the end.
@@ -105,7 +56,7 @@
 
   ;; Decimal digits of an unsigned 32-bit n at p; returns their end. The length from comparisons, then two
   ;; digits per division from the table at 64 (measured: one division per digit, in a counting loop and
-  ;; again in the writing loop, was 16 ns of a line's ~60 in a catch-up profile).
+  ;; again in the writing loop, was a quarter of a line's cost in a catch-up profile).
   (func $digits32 (param $p i32) (param $n i32) (result i32)
     (local $len i32) (local $q i32) (local $end i32)
     (local.set $len
@@ -143,8 +94,8 @@
     (local.get $end))
 
   ;; The pieces of a record before its message at dst: head, the offset's digits, the id's prefix, the same
-  ;; digits, mid (`","message":"`); returns their end. `pieces`: five i32 lengths (head, id, mid, tail, tail
-  ;; of a cut line), from pieces+32 their bytes one after the other.
+  ;; digits, mid (`","message":"`); returns their end. `pieces`: four i32 lengths (head, id, mid, tail), from
+  ;; pieces+32 their bytes one after the other.
   (func $head (param $dst i32) (param $pieces i32) (param $offset i64) (result i32)
     (local $at i32) (local $len i32) (local $digits i32) (local $n i32)
     (local.set $at (i32.add (local.get $pieces) (i32.const 32)))
@@ -170,33 +121,47 @@
       (i32.add (i32.load (local.get $pieces))
         (i32.add (i32.load offset=4 (local.get $pieces)) (i32.load offset=8 (local.get $pieces))))))
 
-  ;; The piece after the message at dst: the tail, or the tail of a cut line (stored after it); returns the end.
-  (func $tail (param $dst i32) (param $pieces i32) (param $cut i32) (result i32)
-    (local $at i32) (local $len i32)
-    (local.set $at (call $tail_at (local.get $pieces)))
-    (local.set $len (i32.load offset=12 (local.get $pieces)))
-    (if (local.get $cut)
+  ;; The length of the UTF-8 character at p (a lead byte at or above 0x80) when it is valid and ends before
+  ;; `end`, else 0: no overlong forms, no surrogates, nothing past U+10FFFF (what `isUtf8` accepts).
+  (func $utf8_len (param $p i32) (param $end i32) (result i32)
+    (local $c i32) (local $lo i32) (local $hi i32) (local $n i32)
+    (local.set $c (i32.load8_u (local.get $p)))
+    (if (i32.lt_u (local.get $c) (i32.const 0xc2)) (then (return (i32.const 0))))
+    (local.set $lo (i32.const 0x80))
+    (local.set $hi (i32.const 0xbf))
+    (if (i32.lt_u (local.get $c) (i32.const 0xe0))
+      (then (local.set $n (i32.const 2)))
+      (else
+        (if (i32.lt_u (local.get $c) (i32.const 0xf0))
+          (then
+            (local.set $n (i32.const 3))
+            (if (i32.eq (local.get $c) (i32.const 0xe0)) (then (local.set $lo (i32.const 0xa0))))
+            (if (i32.eq (local.get $c) (i32.const 0xed)) (then (local.set $hi (i32.const 0x9f)))))
+          (else
+            (if (i32.ge_u (local.get $c) (i32.const 0xf5)) (then (return (i32.const 0))))
+            (local.set $n (i32.const 4))
+            (if (i32.eq (local.get $c) (i32.const 0xf0)) (then (local.set $lo (i32.const 0x90))))
+            (if (i32.eq (local.get $c) (i32.const 0xf4)) (then (local.set $hi (i32.const 0x8f))))))))
+    (if (i32.gt_u (i32.add (local.get $p) (local.get $n)) (local.get $end)) (then (return (i32.const 0))))
+    ;; the second byte within [lo, hi], the others continuation bytes
+    (local.set $c (i32.load8_u offset=1 (local.get $p)))
+    (if (i32.or (i32.lt_u (local.get $c) (local.get $lo)) (i32.gt_u (local.get $c) (local.get $hi)))
+      (then (return (i32.const 0))))
+    (if (i32.ge_u (local.get $n) (i32.const 3))
       (then
-        (local.set $at (i32.add (local.get $at) (local.get $len)))
-        (local.set $len (i32.load offset=16 (local.get $pieces)))))
-    (memory.copy (local.get $dst) (local.get $at) (local.get $len))
-    (i32.add (local.get $dst) (local.get $len)))
-
-  ;; One ndjson record of the line [src, end) at dst; returns its end, or -1 as `escape` does. The record:
-  ;; $head, the escaped message, $tail. dst needs room for the pieces, 32 digits and 6 bytes per line byte.
-  (func (export "record") (param $src i32) (param $end i32) (param $dst i32) (param $offset f64)
-    (param $cut i32) (param $high i32) (param $pieces i32) (result i32)
-    (local.set $dst (call $escape (local.get $src) (local.get $end)
-      (call $head (local.get $dst) (local.get $pieces) (i64.trunc_sat_f64_u (local.get $offset)))
-      (local.get $high)))
-    (if (i32.lt_s (local.get $dst) (i32.const 0)) (then (return (i32.const -1))))
-    (call $tail (local.get $dst) (local.get $pieces) (local.get $cut)))
+        (if (i32.ne (i32.and (i32.load8_u offset=2 (local.get $p)) (i32.const 0xc0)) (i32.const 0x80))
+          (then (return (i32.const 0))))))
+    (if (i32.eq (local.get $n) (i32.const 4))
+      (then
+        (if (i32.ne (i32.and (i32.load8_u offset=3 (local.get $p)) (i32.const 0xc0)) (i32.const 0x80))
+          (then (return (i32.const 0))))))
+    (local.get $n))
 
   ;; The records of the whole lines of [src, end) at dst, one after another, framing and escaping in one
   ;; pass; returns where the first line not written starts (src when none was). `offset`: the file offset of
   ;; src. Lines are cut at LF; a CR just before it is not part of the line. Stops before: the line that ends
   ;; past `end` (unfinished), a line longer than `max_line` bytes (the caller cuts it), a line with a byte
-  ;; at or above 0x80 (the caller checks its UTF-8), `max_lines` records, and a record that would pass
+  ;; that is not valid UTF-8 (the caller's decoder replaces what is invalid), `max_lines` records, and a record that would pass
   ;; `limit`. A record is written whole or not at all. It may write up to 16 KiB past `limit` before it
   ;; stops (pieces of at most 8 KiB, a block of 16, the tail): dst needs that much more room. Results at 48
   ;; (where the records end) and 52 (how many).
@@ -251,7 +216,15 @@
               (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
               (local.set $c (i32.load8_u (local.get $src)))
               (br_if $eol (i32.eq (local.get $c) (i32.const 10)))
-              (br_if $abort (i32.ge_u (local.get $c) (i32.const 0x80)))
+              ;; a multi-byte character, copied as it is when it is valid UTF-8 (else the line is left)
+              (if (i32.ge_u (local.get $c) (i32.const 0x80))
+                (then
+                  (local.set $m (call $utf8_len (local.get $src) (local.get $end)))
+                  (br_if $abort (i32.eqz (local.get $m)))
+                  (memory.copy (local.get $dst) (local.get $src) (local.get $m))
+                  (local.set $src (i32.add (local.get $src) (local.get $m)))
+                  (local.set $dst (i32.add (local.get $dst) (local.get $m)))
+                  (br $next)))
               (local.set $src (i32.add (local.get $src) (i32.const 1)))
               ;; CR LF: the line ends before the CR
               (if (i32.and (i32.eq (local.get $c) (i32.const 13)) (i32.lt_u (local.get $src) (local.get $end)))

@@ -1,6 +1,6 @@
 // Records → batches sealed by bytes, records or age; hands sealed batches to the sender.
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
-import type { LogRecord } from '../sinks/sink.js';
+import type { LogRecord, Sink } from '../sinks/sink.js';
 import type { Batch } from './batch.js';
 import type { BodyPool } from './body-pool.js';
 import type { ByteBudget } from './byte-budget.js';
@@ -24,8 +24,8 @@ export interface BatcherOptions {
   maxRecords: number;
   flushIntervalMs: number;
   compression: 'gzip' | 'none';
-  /** Sinks other than ndjson: encodes a whole batch of records at seal (records added with addRecord). */
-  encodeItems?: ((records: readonly LogRecord[]) => Buffer) | null;
+  /** The protocol: encodes each record as it comes (`line`) or the batch's records at seal. */
+  sink: Pick<Sink, 'encode' | 'line'>;
   /** Bodies reused across batches (of bodyBytes(maxBytes)); given back here after compression. */
   bodies?: BodyPool | null;
 }
@@ -43,8 +43,8 @@ export function bodyBytes(maxBytes: number): number {
 
 export class Batcher {
   /**
-   * The ndjson body, written record by record as they come (no per-record strings kept, no join at
-   * seal). Sized for a full batch plus headroom; grown only for a record larger than that.
+   * The body of a line protocol, written record by record as they come (no per-record strings kept, no
+   * join at seal). Sized for a full batch plus headroom; grown only for a record larger than that.
    */
   private body: Buffer | null = null;
   private pos = 0;
@@ -75,52 +75,29 @@ export class Batcher {
       opts.compression === 'gzip' ? new GzipCompressor(GZIP_STREAMS, opts.bodies?.wires ?? null) : null;
   }
 
-  /** Add one encoded record (NDJSON line with its newline) covering its file up to `next`. */
-  add(encoded: string, size: number, tracker: AckTracker, next: number): void {
+  /**
+   * Add one record covering its file up to `next`. `held`: the memory it takes while kept (protocols that
+   * keep their records until the batch is done); a line protocol's record counts at its encoded size.
+   */
+  add(record: LogRecord, held: number, tracker: AckTracker, next: number): void {
+    const line = this.opts.sink.line;
+    if (line === undefined) {
+      this.admit(held);
+      this.items.push(record);
+      this.counted(held, tracker, next);
+      return;
+    }
+    const encoded = line.call(this.opts.sink, record);
+    const size = Buffer.byteLength(encoded);
     this.admit(size);
-    let body = this.body;
-    // `size` is exact for valid UTF-8; invalid bytes become 3-byte U+FFFD, so check near the end.
-    if (body === null || this.pos + 3 * size > body.length)
-      body = this.room(this.pos + Buffer.byteLength(encoded));
+    const body = this.room(this.pos + size);
     this.pos += body.write(encoded, this.pos);
     this.counted(size, tracker, next);
   }
 
-  /**
-   * For a record the caller writes into the body itself (bytes to bytes): the body, with room for
-   * `maxSize` bytes from `writeAt`; `size` is about what it will take. Then `commit` where it ended.
-   * `maxSize` should stay within `directRoom`, or the body grows past its usual size.
-   */
-  reserve(size: number, maxSize: number): Buffer {
-    this.admit(size);
-    const body = this.body;
-    if (body !== null && this.pos + maxSize <= body.length) return body;
-    return this.room(this.pos + maxSize);
-  }
-
-  /** Where the record written after `reserve` starts. */
+  /** Where records written into `linesBody` start. */
   get writeAt(): number {
     return this.pos;
-  }
-
-  /**
-   * The record written from `writeAt` ends at `end`; it covers its file up to `next`. A record that came
-   * out larger than `reserve` was told (escapes) and no longer fits the batch starts the next one, so a
-   * body never passes LOGFERRY_BATCH_MAX_BYTES unless a single record does.
-   */
-  commit(end: number, tracker: AckTracker, next: number): void {
-    const start = this.pos;
-    const size = end - start;
-    if (this.records > 0 && this.bytes + size > this.opts.maxBytes) {
-      const old = this.body!;
-      this.seal('full');
-      // Sealing took body[0, start) (or a copy of it): the record's bytes are still where they were.
-      const body = this.room(size);
-      old.copy(body, 0, start, end);
-      this.admit(size);
-    }
-    this.pos += size;
-    this.counted(size, tracker, next);
   }
 
   /**
@@ -147,16 +124,6 @@ export class Batcher {
     const size = end - this.pos;
     this.pos = end;
     this.counted(size, tracker, next, lines);
-  }
-
-  /** The largest `maxSize` for `reserve` that never grows the body past a full batch plus headroom. */
-  readonly directRoom = BODY_HEADROOM / 2;
-
-  /** Add one record (sinks that encode whole batches) covering its file up to `next`. */
-  addRecord(record: LogRecord, size: number, tracker: AckTracker, next: number): void {
-    this.admit(size);
-    this.items.push(record);
-    this.counted(size, tracker, next);
   }
 
   /** Before a record: seal a batch it would overfill; start the age timer of a new batch. */
@@ -262,10 +229,9 @@ export class Batcher {
       this.timer = null;
     }
     const estimate = this.bytes;
-    const encodeItems = this.opts.encodeItems;
-    const items = encodeItems ? this.items : null;
-    const { body, pooled } = encodeItems ? { body: encodeItems(this.items), pooled: null } : this.takeBody();
-    // Records of whole-batch sinks stay in memory with their batch (partial retries, splits, dead-letter).
+    const items = this.opts.sink.line === undefined ? this.items : null;
+    const { body, pooled } = items ? { body: this.opts.sink.encode(items), pooled: null } : this.takeBody();
+    // Records of whole-batch protocols stay in memory with their batch (partial retries, splits, dead-letter).
     const itemBytes = items ? estimate : 0;
     const segments = [...this.ends].map(([tracker, end]) => ({
       tracker,

@@ -5,7 +5,7 @@
 // until then. Measured: 775 of 784 bodies reused in a 2.4 M-line catch-up; gzip peak RSS 114 MB before,
 // 96 and 106 MB in two bench runs after (near the noise).
 //
-// With a byte arena, the first `keep` bodies are regions of it (the line writer escapes into those with
+// With a byte arena, the first `keep` bodies are regions of it (the raw path writes records into those with
 // WebAssembly); they are never dropped, as the arena's memory cannot be given back. More bodies than that
 // in use at once come from the heap, as without an arena.
 import type { ByteArena } from '../arena/byte-arena.js';

@@ -2,6 +2,7 @@
 // unwrapped, multiline joined) → fields, event time, level → the sink's encoder.
 import picomatch from 'picomatch';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
+import type { LogRecord } from '../sinks/sink.js';
 import { type AssembledRecord, RecordAssembler } from './assembler.js';
 import { normalizeLevel } from './level.js';
 import { compileMultiline, type StartRuleFactory } from './multiline.js';
@@ -321,4 +322,23 @@ function lookup(fields: Fields, name: string): unknown {
     v = (v as Fields)[part];
   }
   return v;
+}
+
+/** A record of the parse stage as every sink takes it. */
+export function toLogRecord(file: string, r: ParsedRecord): LogRecord {
+  const record: LogRecord = {
+    message: r.message,
+    file,
+    offset: r.offset,
+    id: `${r.idPrefix}${r.offset}`,
+    timestamp: r.timestamp,
+    cut: r.cut,
+  };
+  if (r.labels !== null) record.labels = r.labels;
+  if (r.level !== null) record.level = r.level;
+  if (r.fields !== null) record.fields = r.fields;
+  if (r.fieldsJson !== null) record.fieldsJson = r.fieldsJson;
+  if (r.stream !== null) record.stream = r.stream;
+  if (r.parseError) record.parseError = true;
+  return record;
 }

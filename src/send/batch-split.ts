@@ -58,12 +58,12 @@ export function subBatch(
  */
 export async function splitBatch(
   batch: Batch,
-  sink: Sink | null,
+  sink: Sink,
   budget: ByteBudget,
   log: Logger,
   enqueue: (...parts: Batch[]) => void,
 ): Promise<void> {
-  if (batch.items && sink) {
+  if (batch.items) {
     const half = Math.floor(batch.items.length / 2);
     batch.openParts = 2;
     log.info({ records: batch.records }, 'collector answered 413; splitting the batch in two');

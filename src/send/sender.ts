@@ -9,7 +9,8 @@ import type { Pool as PoolInstance } from 'undici';
 import type { Batch } from '../batch/batch.js';
 import type { BodyPool } from '../batch/body-pool.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
-import { recordsNdjson, type Sink, type SinkVerdict } from '../sinks/sink.js';
+import { NdjsonSink } from '../sinks/ndjson.js';
+import type { Sink, SinkVerdict } from '../sinks/sink.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { Credentials } from './auth.js';
 import { plainBody, splitBatch, subBatch } from './batch-split.js';
@@ -28,7 +29,7 @@ export interface SenderOptions extends RetryOptions {
   requestTimeoutMs: number;
   userAgent: string;
   /** The protocol; null for the default ndjson wire format (the batch body is the records). */
-  sink?: Sink | null;
+  sink: Sink;
   credentials?: Credentials | null;
   tls?: ConnectionOptions;
   /** Static labels, for records written to the dead-letter file by whole-batch sinks. */
@@ -74,7 +75,9 @@ export class Sender {
     duplicates: 0,
     droppedByCollector: 0,
   };
-  private readonly sink: Sink | null;
+  private readonly sink: Sink;
+  /** Records of whole-batch protocols are written to the dead-letter file in the ndjson format. */
+  private readonly deadLetterFormat: NdjsonSink;
   private readonly contentType: string;
 
   constructor(
@@ -91,9 +94,10 @@ export class Sender {
       bodyTimeout: opts.requestTimeoutMs,
       connect: { timeout: Math.min(opts.requestTimeoutMs, 10_000), ...opts.tls },
     });
-    this.sink = opts.sink ?? null;
-    this.path = this.sink ? this.sink.path : opts.endpoint.pathname + opts.endpoint.search;
-    this.contentType = this.sink ? this.sink.contentType : 'application/x-ndjson';
+    this.sink = opts.sink;
+    this.path = this.sink.path;
+    this.contentType = this.sink.contentType;
+    this.deadLetterFormat = new NdjsonSink(opts.endpoint, opts.labels ?? {});
   }
 
   get pending(): number {
@@ -110,7 +114,7 @@ export class Sender {
   }
 
   private pump(): void {
-    const max = Math.min(this.opts.maxInFlight, this.sink?.maxInFlight ?? Number.POSITIVE_INFINITY);
+    const max = Math.min(this.opts.maxInFlight, this.sink.maxInFlight ?? Number.POSITIVE_INFINITY);
     while (this.inFlight < max && this.queue.length > 0) {
       const batch = this.queue.shift()!;
       this.inFlight++;
@@ -157,7 +161,7 @@ export class Sender {
       const { outcome, retryAfter, reason } = res;
       let verdict: SinkVerdict = decide(outcome, retryAfter, attempt, current.records, this.opts);
       const status = 'status' in outcome ? outcome.status : 0;
-      if (this.sink?.judge && status > 0 && verdict.kind !== 'ok')
+      if (this.sink.judge && status > 0 && verdict.kind !== 'ok')
         verdict = this.sink.judge(status, reason ?? '', verdict);
       // A refused credential that was just rotated in its file: try again with the new one.
       if (
@@ -257,7 +261,7 @@ export class Sender {
     attempt: number,
   ): Promise<Batch | 'done' | 'aborted'> {
     const acc =
-      this.sink?.readsSuccessBody && this.sink.accepted && res.body
+      this.sink.readsSuccessBody && this.sink.accepted && res.body
         ? this.sink.accepted(res.body, res.contentType, batch.records)
         : ({ kind: 'all' } as const);
     switch (acc.kind) {
@@ -279,7 +283,7 @@ export class Sender {
         );
         break;
       case 'ack': {
-        const acked = await awaitAck(this.sink!.ack!, acc.ackId, this.ackQuery, this.stopping.signal);
+        const acked = await awaitAck(this.sink.ack!, acc.ackId, this.ackQuery, this.stopping.signal);
         if (acked === 'aborted') return 'aborted';
         if (acked === 'timeout') {
           this.stats.retries++;
@@ -315,7 +319,7 @@ export class Sender {
           return 'done';
         }
         // The batch is done when the records still to retry are: a sub-batch of them, with this one as parent.
-        const sub = await subBatch(batch, retry, this.sink!, this.budget);
+        const sub = await subBatch(batch, retry, this.sink, this.budget);
         batch.openParts = 1;
         this.stats.retries++;
         const afterMs = backoff(attempt, this.opts);
@@ -354,7 +358,7 @@ export class Sender {
         method: 'POST',
         headers: {
           ...this.opts.credentials?.headers(),
-          ...this.sink!.headers?.(),
+          ...this.sink.headers?.(),
           'content-type': 'application/json',
           'user-agent': this.opts.userAgent,
         },
@@ -374,17 +378,16 @@ export class Sender {
     status: number,
     reason: string,
   ): Promise<number> {
-    const labels = this.opts.labels ?? {};
     const write = (body: Buffer, s: number, r: string) =>
       deadLetterWrite(this.deadLetter, body, s, r, this.opts, this.noisy, this.stopping.signal);
     let n = 0;
     if (indexes === null) {
-      const body = batch.items ? recordsNdjson(batch.items, labels) : await plainBody(batch);
+      const body = batch.items ? this.deadLetterFormat.encode(batch.items) : await plainBody(batch);
       n = await write(body, status, reason);
     } else {
       // One write per distinct (item status, reason).
       for (const g of groupRefused(batch.items, indexes))
-        n += await write(recordsNdjson(g.records, labels), g.status, g.reason);
+        n += await write(this.deadLetterFormat.encode(g.records), g.status, g.reason);
     }
     this.stats.deadLettered += n;
     return n;
@@ -396,7 +399,7 @@ export class Sender {
     if (creds) await creds.usable(this.stopping.signal);
     const headers: Record<string, string> = {
       ...creds?.headers(),
-      ...this.sink?.headers?.(),
+      ...this.sink.headers?.(),
       'content-type': this.contentType,
       'user-agent': this.opts.userAgent,
     };
@@ -417,10 +420,10 @@ export class Sender {
       let body: Buffer | undefined;
       if (!ok) {
         const raw = await readReason(res.body);
-        reason = (this.sink?.describe ? this.sink.describe(raw, contentType) : raw.toString('utf8'))
+        reason = (this.sink.describe ? this.sink.describe(raw, contentType) : raw.toString('utf8'))
           .slice(0, REASON_MAX_CHARS)
           .trim();
-      } else if (this.sink?.readsSuccessBody) body = Buffer.from(await res.body.arrayBuffer());
+      } else if (this.sink.readsSuccessBody) body = Buffer.from(await res.body.arrayBuffer());
       else await res.body.dump();
       const ra = res.headers['retry-after'];
       return {

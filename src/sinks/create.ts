@@ -1,16 +1,17 @@
-// LOGFERRY_SINK → the protocol's Sink (null for ndjson, whose records are encoded line by line).
+// LOGFERRY_SINK → the protocol's Sink.
 import type { Config } from '../config/config.js';
 import { ElasticsearchSink } from './elasticsearch.js';
 import { LokiSink } from './loki.js';
+import { NdjsonSink } from './ndjson.js';
 import { OtlpSink } from './otlp.js';
 import type { Sink } from './sink.js';
 import { SplunkSink } from './splunk.js';
 
 /** `labels`: the static labels merged with the Kubernetes ones (the pipeline merges them once). */
-export function createSink(cfg: Config, version: string, labels: Record<string, string>): Sink | null {
+export function createSink(cfg: Config, version: string, labels: Record<string, string>): Sink {
   switch (cfg.sink) {
     case 'ndjson':
-      return null;
+      return new NdjsonSink(cfg.endpoint, labels);
     case 'loki':
       return new LokiSink({
         endpoint: cfg.endpoint,

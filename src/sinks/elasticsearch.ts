@@ -1,7 +1,7 @@
 // Elasticsearch / OpenSearch `_bulk` with `create` actions and `_id` = the record's stable id: a line
 // delivered twice is a no-op at the index (409 conflict, counted as delivered). Per-item results: 429/5xx
 // items are retried alone, other item errors (mapping, parsing) are dead-lettered.
-import { type Acceptance, type LogRecord, labelsOf, protocolPath, type Sink } from './sink.js';
+import { type Acceptance, fieldsOf, type LogRecord, labelsOf, protocolPath, type Sink } from './sink.js';
 
 export const BULK_PATH = '/_bulk';
 
@@ -63,8 +63,9 @@ export class ElasticsearchSink implements Sink {
   /** The document (ECS field names). */
   document(r: LogRecord): Record<string, unknown> {
     const doc: Record<string, unknown> = {};
-    if (r.fields) {
-      for (const [k, v] of Object.entries(r.fields)) if (!OWN_FIELDS.has(k)) doc[k] = v;
+    const fields = fieldsOf(r);
+    if (fields) {
+      for (const [k, v] of Object.entries(fields)) if (!OWN_FIELDS.has(k)) doc[k] = v;
     }
     doc['@timestamp'] = r.timestamp;
     doc.message = r.message;

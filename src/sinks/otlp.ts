@@ -14,6 +14,7 @@ import type { Verdict } from '../send/retry-policy.js';
 import { ProtoWriter, readFields } from './protobuf.js';
 import {
   type Acceptance,
+  fieldsOf,
   type LogRecord,
   labelsOf,
   protocolPath,
@@ -118,8 +119,9 @@ export class OtlpSink implements Sink {
       ['logferry.offset', r.offset],
     ];
     if (r.cut) a.push(['logferry.cut', true]);
-    if (r.fields) {
-      for (const [k, v] of Object.entries(r.fields)) {
+    const fields = fieldsOf(r);
+    if (fields) {
+      for (const [k, v] of Object.entries(fields)) {
         if (typeof v === 'string' || typeof v === 'boolean') a.push([k, v]);
         else if (typeof v === 'number' && Number.isFinite(v)) a.push([k, v]);
         else if (v !== null && v !== undefined) a.push([k, JSON.stringify(v)]);

@@ -5,8 +5,8 @@ export const SINKS = ['ndjson', 'loki', 'elasticsearch', 'otlp', 'splunk'] as co
 export type SinkName = (typeof SINKS)[number];
 
 /**
- * One line in a protocol-neutral form. The `ndjson` sink never builds these (it encodes each line
- * straight into its wire format); every other sink keeps them per batch and encodes the batch at seal.
+ * One record in a protocol-neutral form: what every sink encodes. (The raw path writes the `ndjson`
+ * encoding of plain lines straight into request bodies without building these; see src/arena/.)
  */
 export interface LogRecord {
   message: string;
@@ -24,8 +24,23 @@ export interface LogRecord {
   labels?: Record<string, string>;
   /** Fields parsed from the line, when a parser is configured. */
   fields?: Record<string, unknown>;
+  /** `fields` as JSON, when the line already was that JSON (an encoder may use it as is). */
+  fieldsJson?: string;
   /** Severity, when known (parsed or detected). */
   level?: string;
+  /** Container logs: `stdout` or `stderr`. */
+  stream?: string;
+  /** The line did not parse; `message` holds it as read. */
+  parseError?: boolean;
+}
+
+/** The record's fields with `stream` and `parse_error`, for protocols that have no place of their own for them. */
+export function fieldsOf(r: LogRecord): Record<string, unknown> | undefined {
+  if (r.stream === undefined && !r.parseError) return r.fields;
+  const fields: Record<string, unknown> = { ...r.fields };
+  if (r.stream !== undefined) fields.stream = r.stream;
+  if (r.parseError) fields.parse_error = true;
+  return fields;
 }
 
 /** What a 2xx answer says about the records of the request. */
@@ -75,6 +90,12 @@ export interface Sink {
   headers?(): Record<string, string>;
   /** The whole batch as one request body (uncompressed). */
   encode(records: readonly LogRecord[]): Buffer;
+  /**
+   * Protocols whose body is one line per record: one record's line (newline included). Records are then
+   * encoded as they come and batches keep only their body, split by lines; the others keep their records
+   * for per-record answers, splits and dead letters, and encode them at seal.
+   */
+  line?(r: LogRecord): string;
   /** Read a 2xx answer (when `readsSuccessBody`); without it every record is stored. */
   accepted?(body: Buffer, contentType: string | undefined, records: number): Acceptance;
   /** This protocol's reading of a non-2xx answer, on top of the base retry policy's verdict (default: as is). */
@@ -91,30 +112,6 @@ export function protocolPath(endpoint: URL, suffix: string): string {
   let path = endpoint.pathname;
   if (!path.endsWith(suffix)) path = path.replace(/\/+$/, '') + suffix;
   return path + endpoint.search;
-}
-
-/** The record as one NDJSON object of the contract's format (dead-letter file, the collector's view). */
-export function recordJson(r: LogRecord, staticLabels: Record<string, string>): string {
-  const labels = r.labels ? { ...staticLabels, ...r.labels } : staticLabels;
-  const o: Record<string, unknown> = {
-    timestamp: r.timestamp,
-    file: r.file,
-    offset: r.offset,
-    id: r.id,
-    message: r.message,
-  };
-  if (Object.keys(labels).length > 0) o.labels = labels;
-  if (r.level !== undefined) o.level = r.level;
-  if (r.fields !== undefined) o.fields = r.fields;
-  if (r.cut) o.cut = true;
-  return JSON.stringify(o);
-}
-
-/** Records as NDJSON lines (newline-terminated). */
-export function recordsNdjson(records: readonly LogRecord[], staticLabels: Record<string, string>): Buffer {
-  let s = '';
-  for (const r of records) s += `${recordJson(r, staticLabels)}\n`;
-  return Buffer.from(s, 'utf8');
 }
 
 /** Epoch milliseconds of an RFC 3339 timestamp; 0 when unparsable. Cached for runs of equal stamps. */

@@ -7,6 +7,7 @@ import { hostname } from 'node:os';
 import {
   type Acceptance,
   type AckProtocol,
+  fieldsOf,
   type LogRecord,
   labelsOf,
   protocolPath,
@@ -86,7 +87,8 @@ export class SplunkSink implements Sink {
     for (const r of records) {
       const fields: Record<string, string> = { ...labelsOf(r, this.opts.labels) };
       if (r.level !== undefined) fields.level = r.level;
-      const event = r.fields ? { ...r.fields, message: r.message } : r.message;
+      const parsed = fieldsOf(r);
+      const event = parsed ? { ...parsed, message: r.message } : r.message;
       s +=
         `{"time":${this.seconds(r)}${this.constant},"source":${JSON.stringify(r.file)},` +
         `"event":${JSON.stringify(event)}` +

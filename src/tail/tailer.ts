@@ -1,8 +1,8 @@
 // One tracked file: its descriptor, read offset, identity, line framer and acknowledgement tracker.
 import type { FileHandle } from 'node:fs/promises';
+import type { RawLineSource } from '../arena/raw-ndjson-writer.js';
 import { AckTracker } from '../checkpoint/ack-tracker.js';
 import { type FramedLine, LineFramer, type LineReceiver } from '../frame/line-framer.js';
-import type { LineSource } from '../sinks/ndjson-encoder.js';
 import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js';
 
 /** The next stage: receives each framed line of a tailed file. */
@@ -13,7 +13,7 @@ export interface LineOutput {
   lines?(from: Tailer, buf: Buffer, start: number, end: number, offset: number, maxLineBytes: number): number;
 }
 
-export class Tailer implements LineReceiver, LineSource {
+export class Tailer implements LineReceiver, RawLineSource {
   fh: FileHandle | null = null;
   path: string;
   fileJson: string;

@@ -8,6 +8,7 @@ import { Batcher, type BatcherOptions, bodyBytes } from '../../src/batch/batcher
 import { BodyPool } from '../../src/batch/body-pool.js';
 import { ByteBudget } from '../../src/batch/byte-budget.js';
 import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
+import type { LogRecord } from '../../src/sinks/sink.js';
 import { prng } from '../helpers/prng.js';
 import { waitFor } from '../helpers/wait-for.js';
 
@@ -28,6 +29,7 @@ function harness(
     maxRecords: 1000,
     flushIntervalMs: 60_000,
     compression: 'none',
+    sink: LINES,
     ...over,
   };
   const budget = new ByteBudget(budgetMax);
@@ -43,10 +45,25 @@ function harness(
   return { batcher, budget, sent, sentAt };
 }
 
-/** An NDJSON record as the encoder makes it, with its UTF-8 size. */
-function record(i: number, pad = 0): { text: string; size: number } {
+/** A line protocol whose line is the record's message as it is. */
+const LINES = {
+  encode: (records: readonly LogRecord[]) => Buffer.from(records.map((r) => r.message).join('')),
+  line: (r: LogRecord) => r.message,
+};
+
+const logRecord = (message: string): LogRecord => ({
+  message,
+  file: '/f',
+  offset: 0,
+  id: 'k:0',
+  timestamp: '2026-12-04T00:00:00.000Z',
+  cut: false,
+});
+
+/** An NDJSON line as a record's encoding, with its UTF-8 size. */
+function record(i: number, pad = 0): { rec: LogRecord; text: string; size: number } {
   const text = `${JSON.stringify({ offset: i, message: `line ${i} ${'x'.repeat(pad)}` })}\n`;
-  return { text, size: Buffer.byteLength(text) };
+  return { rec: logRecord(text), text, size: Buffer.byteLength(text) };
 }
 
 const bodyOf = (b: Batch) => (b.compressed ? gunzipSync(b.wire) : b.wire).toString('utf8');
@@ -56,7 +73,7 @@ test('seals by maxRecords, in order, with the segments each batch covers', (t) =
   const a = new AckTracker(0, () => {});
   const recs = Array.from({ length: 7 }, (_, i) => record(i));
   recs.forEach((r, i) => {
-    h.batcher.add(r.text, r.size, a, (i + 1) * 10);
+    h.batcher.add(r.rec, r.size, a, (i + 1) * 10);
   });
   assert.equal(h.sent.length, 2, 'two full batches sealed at once');
   assert.equal(h.batcher.openRecords, 1);
@@ -88,7 +105,7 @@ test('caughtUp seals the last batch of a backlog at once; lines written live sti
   const add = (n: number) => {
     for (let k = 0; k < n; k++, i++) {
       const r = record(i);
-      h.batcher.add(r.text, r.size, a, (i + 1) * 10);
+      h.batcher.add(r.rec, r.size, a, (i + 1) * 10);
     }
   };
   // A trickle: no batch has filled; caught up, the line waits for its batch to fill or age.
@@ -132,10 +149,10 @@ test('segments: one per file, up to the last line of that file in the batch', (t
   const commits: string[] = [];
   const a = new AckTracker(0, (tr) => commits.push(`a${tr.committed}`));
   const b = new AckTracker(500, (tr) => commits.push(`b${tr.committed}`));
-  h.batcher.add(record(1).text, record(1).size, a, 10);
-  h.batcher.add(record(2).text, record(2).size, b, 510);
-  h.batcher.add(record(3).text, record(3).size, a, 20);
-  h.batcher.add(record(4).text, record(4).size, b, 530);
+  h.batcher.add(record(1).rec, record(1).size, a, 10);
+  h.batcher.add(record(2).rec, record(2).size, b, 510);
+  h.batcher.add(record(3).rec, record(3).size, a, 20);
+  h.batcher.add(record(4).rec, record(4).size, b, 530);
   assert.equal(h.sent.length, 1);
   const segs = h.sent[0]!.segments;
   assert.deepEqual(
@@ -155,7 +172,7 @@ test('seals by maxBytes: a record that would overflow starts the next batch', (t
   const h = harness(t, { maxBytes });
   const a = new AckTracker(0, () => {});
   const recs = Array.from({ length: 10 }, (_, i) => record(i, 60 + (i % 2)));
-  for (const [i, x] of recs.entries()) h.batcher.add(x.text, x.size, a, i + 1);
+  for (const [i, x] of recs.entries()) h.batcher.add(x.rec, x.size, a, i + 1);
   h.batcher.flush();
   for (const b of h.sent) assert.ok(b.wire.length <= maxBytes, `batch of ${b.wire.length} > ${maxBytes}`);
   assert.deepEqual(
@@ -166,13 +183,13 @@ test('seals by maxBytes: a record that would overflow starts the next batch', (t
 
   // Exactly full seals at once; a single record larger than the limit goes alone.
   const e = harness(t, { maxBytes: r.size * 2 });
-  e.batcher.add(r.text, r.size, a, 1);
+  e.batcher.add(r.rec, r.size, a, 1);
   assert.equal(e.sent.length, 0);
-  e.batcher.add(r.text, r.size, a, 2);
+  e.batcher.add(r.rec, r.size, a, 2);
   assert.equal(e.sent.length, 1, 'sealed when exactly full');
   const big = record(99, 500);
-  e.batcher.add(r.text, r.size, a, 3);
-  e.batcher.add(big.text, big.size, a, 4);
+  e.batcher.add(r.rec, r.size, a, 3);
+  e.batcher.add(big.rec, big.size, a, 4);
   assert.deepEqual(
     e.sent.map((b) => b.records),
     [2, 1, 1],
@@ -185,8 +202,8 @@ test('seals by the flush interval when the batch does not fill', async (t) => {
   const h = harness(t, { flushIntervalMs });
   const a = new AckTracker(0, () => {});
   const t0 = Date.now();
-  h.batcher.add(record(1).text, record(1).size, a, 10);
-  h.batcher.add(record(2).text, record(2).size, a, 20);
+  h.batcher.add(record(1).rec, record(1).size, a, 10);
+  h.batcher.add(record(2).rec, record(2).size, a, 20);
   assert.equal(h.sent.length, 0, 'not sealed while neither full nor old');
   await waitFor(() => h.sent.length === 1, { timeoutMs: 5_000, what: 'batch sealed by age' });
   assert.ok(h.sentAt[0]! - t0 >= flushIntervalMs, `sealed after ${h.sentAt[0]! - t0} ms`);
@@ -195,7 +212,7 @@ test('seals by the flush interval when the batch does not fill', async (t) => {
 
   // The next record starts a new timer of its own.
   const t1 = Date.now();
-  h.batcher.add(record(3).text, record(3).size, a, 30);
+  h.batcher.add(record(3).rec, record(3).size, a, 30);
   await waitFor(() => h.sent.length === 2, { timeoutMs: 5_000, what: 'second batch sealed by age' });
   assert.ok(h.sentAt[1]! - t1 >= flushIntervalMs);
   assert.equal(bodyOf(h.sent[1]!), record(3).text);
@@ -205,7 +222,7 @@ test('gzip: the wire body decompresses to the records, batches stay in order', a
   const h = harness(t, { compression: 'gzip', maxRecords: 50 });
   const a = new AckTracker(0, () => {});
   const recs = Array.from({ length: 175 }, (_, i) => record(i, i % 7));
-  for (const [i, r] of recs.entries()) h.batcher.add(r.text, r.size, a, i + 1);
+  for (const [i, r] of recs.entries()) h.batcher.add(r.rec, r.size, a, i + 1);
   h.batcher.flush();
   await h.batcher.settled();
   assert.deepEqual(
@@ -229,9 +246,9 @@ test('gzip: the wire body decompresses to the records, batches stay in order', a
 test('gzip: reading is paused while four sealed bodies wait for compression, resumed as one is done', async (t) => {
   const h = harness(t, { compression: 'gzip', maxRecords: 1 });
   const a = new AckTracker(0, () => {});
-  for (let i = 0; i < 3; i++) h.batcher.add(record(i).text, record(i).size, a, i + 1);
+  for (let i = 0; i < 3; i++) h.batcher.add(record(i).rec, record(i).size, a, i + 1);
   assert.equal(h.batcher.readPause(), null, 'three sealed: one per stream');
-  h.batcher.add(record(3).text, record(3).size, a, 4);
+  h.batcher.add(record(3).rec, record(3).size, a, 4);
   const pause = h.batcher.readPause();
   assert.ok(pause !== null, 'four sealed, none sent yet: the reader waits');
   assert.equal(h.sent.length, 0);
@@ -242,7 +259,7 @@ test('gzip: reading is paused while four sealed bodies wait for compression, res
   assert.equal(h.sent.length, 4);
 
   const plain = harness(t, { compression: 'none', maxRecords: 1 });
-  for (let i = 0; i < 10; i++) plain.batcher.add(record(i).text, record(i).size, a, i + 1);
+  for (let i = 0; i < 10; i++) plain.batcher.add(record(i).rec, record(i).size, a, i + 1);
   assert.equal(plain.batcher.readPause(), null, 'without compression, only the budget pauses reading');
 });
 
@@ -253,7 +270,7 @@ for (const compression of ['none', 'gzip'] as const) {
     const recs = Array.from({ length: 25 }, (_, i) => record(i, 20));
     let sum = 0;
     for (const [i, r] of recs.entries()) {
-      h.batcher.add(r.text, r.size, a, i + 1);
+      h.batcher.add(r.rec, r.size, a, i + 1);
       if (i < 9) {
         sum += r.size;
         assert.equal(h.budget.used, sum, `open batch charges its records (${i + 1})`);
@@ -289,7 +306,7 @@ test('budget: reading waits while it is full and resumes when a batch is finishe
   const r = record(0, 100);
   const h = harness(t, { compression: 'none', maxRecords: 2 }, r.size * 3);
   const a = new AckTracker(0, () => {});
-  for (let i = 0; i < 3; i++) h.batcher.add(r.text, r.size, a, i + 1);
+  for (let i = 0; i < 3; i++) h.batcher.add(r.rec, r.size, a, i + 1);
   assert.equal(h.budget.full, true);
   let resumed = false;
   const waiting = h.budget.whenAvailable().then(() => {
@@ -334,7 +351,7 @@ for (const [compression, inArena] of [
     for (let round = 0; round < 40; round++) {
       for (let i = 0; i < 500; i++) {
         const r = record(next++, 200 + (next % 50));
-        h.batcher.add(r.text, r.size, a, next * 10);
+        h.batcher.add(r.rec, r.size, a, next * 10);
         expected.push(r.text);
       }
       await h.batcher.settled();
@@ -391,22 +408,21 @@ test('body pool: a buffer given back twice, or of another size, is not kept', ()
 });
 
 for (const maxBytes of [4096, 128 * 1024]) {
-  test(`records written in place (max ${maxBytes}): one larger than its estimate starts the next batch`, async (t) => {
+  test(`line protocol (max ${maxBytes}): a record counts at its encoded size, whatever is told`, async (t) => {
     const h = harness(t, { maxBytes, maxRecords: 1 << 20 });
     const a = new AckTracker(0, () => {});
     const rnd = prng(5);
     const expected: string[] = [];
     for (let i = 0; i < 3000; i++) {
       const text = `${JSON.stringify({ i, pad: 'x'.repeat(Math.floor(rnd() * 300)) })}\n`;
-      // Estimated far too small, as a line full of escapes would be.
-      const body = h.batcher.reserve(20, text.length);
-      const at = h.batcher.writeAt;
-      h.batcher.commit(at + body.write(text, at), a, i + 1);
+      // Told far too small, as a line full of escapes would be: the batch goes by what was written.
+      h.batcher.add(logRecord(text), 20, a, i + 1);
       expected.push(text);
     }
     h.batcher.flush();
     await h.batcher.settled();
     for (const b of h.sent) assert.ok(b.wire.length <= maxBytes, `a body of ${b.wire.length} bytes`);
+    for (const b of h.sent) assert.equal(b.items, null, 'a line protocol keeps only the body');
     assert.equal(h.sent.map(bodyOf).join(''), expected.join(''), 'every record once, in order, intact');
     assert.equal(
       h.sent.reduce((n, b) => n + b.records, 0),
@@ -414,3 +430,22 @@ for (const maxBytes of [4096, 128 * 1024]) {
     );
   });
 }
+
+test('whole-batch protocol: records are kept with their batch and encoded at seal, charged as told', (t) => {
+  const encoded: number[] = [];
+  const sink = {
+    encode: (records: readonly LogRecord[]) => {
+      encoded.push(records.length);
+      return Buffer.from(records.map((r) => r.message).join(''));
+    },
+  };
+  const h = harness(t, { maxRecords: 3, sink });
+  const a = new AckTracker(0, () => {});
+  for (let i = 0; i < 4; i++) h.batcher.add(record(i).rec, 1000, a, i + 1);
+  assert.deepEqual(encoded, [3], 'encoded once, at seal');
+  assert.equal(h.sent[0]!.items!.length, 3);
+  assert.equal(h.sent[0]!.itemBytes, 3000);
+  assert.equal(h.sent[0]!.charged, h.sent[0]!.wire.length + 3000);
+  assert.equal(bodyOf(h.sent[0]!), [0, 1, 2].map((i) => record(i).text).join(''));
+  assert.equal(h.budget.used, h.sent[0]!.charged + 1000, 'the open record is charged as told');
+});

@@ -6,8 +6,14 @@ import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
 import { type Env, loadConfig } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
 import { LineFramer, textLines } from '../../src/frame/line-framer.js';
-import { type ParseOptions, type ParseSource, ParseStage, parsingIsOff } from '../../src/parse/stage.js';
-import { NdjsonEncoder } from '../../src/sinks/ndjson-encoder.js';
+import {
+  type ParseOptions,
+  type ParseSource,
+  ParseStage,
+  parsingIsOff,
+  toLogRecord,
+} from '../../src/parse/stage.js';
+import { NdjsonSink } from '../../src/sinks/ndjson.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const BASE: Env = { LOGFERRY_PATHS: '/var/log/app/*.log', LOGFERRY_ENDPOINT: 'http://collector:8080/ingest' };
@@ -36,13 +42,13 @@ interface Out {
 }
 
 function stage(o: Partial<ParseOptions>, labels: Record<string, string> = {}): [ParseStage, Out] {
-  const enc = new NdjsonEncoder(labels);
+  const enc = new NdjsonSink(new URL('http://collector/'), labels);
   const out: Out = { records: [], acks: [], trackers: [], held: { n: 0 } };
   const s = new ParseStage(
     options(o),
     labels,
     (src, rec, tracker, ack) => {
-      const line = enc.encodeParsed(src.fileJson, rec);
+      const line = enc.line(toLogRecord(src.path, rec));
       assert.ok(line.endsWith('}\n') && line.indexOf('\n') === line.length - 1, 'one NDJSON line');
       out.records.push(JSON.parse(line) as Record<string, unknown>);
       out.acks.push(ack);
