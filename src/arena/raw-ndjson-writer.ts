@@ -1,8 +1,8 @@
-// The raw path: whole ASCII lines of a read buffer → ndjson records in a request body, by WebAssembly.
+// The raw path: whole lines of a read buffer → ndjson records in a request body, by WebAssembly.
 //
 // Output is byte for byte what the reference encoder (`ndjsonRecord` in src/sinks/ndjson.ts) gives for the
 // same line; a unit test compares the two on random lines. Lines it does not take (unfinished, longer than
-// the line limit, holding a byte at or above 0x80, past the batch's limit) are left to the caller, which
+// the line limit, not valid UTF-8, past the batch's limit) are left to the caller, which
 // sends them through the records path.
 import type { ByteArena, WriteRecords } from './byte-arena.js';
 

@@ -213,11 +213,9 @@ function dedupe(problems: ConfigProblem[]): ConfigProblem[] {
 
 /** Every secret value of the configuration, for the logger's scrubber (see addSecrets). */
 export function configSecrets(cfg: Config): string[] {
-  return [
-    ...urlSecrets(cfg.endpoint),
-    cfg.bearerToken,
-    cfg.basicAuthPassword,
-    cfg.splunkToken,
-    ...Object.values(cfg.headers),
-  ].filter((v) => v !== '');
+  const values = cfg as unknown as Record<string, unknown>;
+  const inline = VARIABLES.filter((v) => v.secret).map((v) => values[fieldOf(v.name)]);
+  return [...urlSecrets(cfg.endpoint), ...inline, ...Object.values(cfg.headers)].filter(
+    (v): v is string => typeof v === 'string' && v !== '',
+  );
 }

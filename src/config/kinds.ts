@@ -144,7 +144,7 @@ export function oneOf<const N extends string, const T extends readonly [string, 
     .default(def)
     .transform((s, ctx) => {
       const v = s.toLowerCase();
-      if (v in aliases) return aliases[v]!;
+      if (Object.hasOwn(aliases, v)) return aliases[v]!;
       if (!(values as readonly string[]).includes(v))
         return fail(ctx, `must be one of ${values.join(', ')}, got ${JSON.stringify(s)}`);
       return v as T[number];

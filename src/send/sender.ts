@@ -28,7 +28,7 @@ export interface SenderOptions extends RetryOptions {
   maxInFlight: number;
   requestTimeoutMs: number;
   userAgent: string;
-  /** The protocol; null for the default ndjson wire format (the batch body is the records). */
+  /** The protocol: request path, content type, headers, and how to read the answers. */
   sink: Sink;
   credentials?: Credentials | null;
   tls?: ConnectionOptions;

@@ -174,6 +174,9 @@ test('numbers: not a number and out of range, per variable', () => {
 
 test('enums: unknown values are rejected; every sink of the issue is accepted', () => {
   for (const [variable, value] of [
+    ['LOGFERRY_SINK', 'constructor'],
+    ['LOGFERRY_LOG_LEVEL', '__proto__'],
+    ['LOGFERRY_COMPRESSION', 'toString'],
     ['LOGFERRY_COMPRESSION', 'zstd'],
     ['LOGFERRY_START_AT', 'now'],
     ['LOGFERRY_LOG_LEVEL', 'warning'],
