@@ -1,6 +1,8 @@
 // Environment variables → a validated, typed Config; every problem reported at once by variable name.
 import { accessSync, constants } from 'node:fs';
+import { posix } from 'node:path';
 import { z } from 'zod/v3';
+import { trustRoots } from '../discover/roots.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { kubernetesLabels, splitParserRules } from '../parse/enrich.js';
 import { compileMultiline } from '../parse/multiline.js';
@@ -188,6 +190,21 @@ const schema = z.object({
     .refine((l) => l.length > 0, 'is required (comma-separated glob patterns of files to tail)')
     .refine((l) => l.every((p) => p.startsWith('/')), 'every pattern must be an absolute path'),
   LOGFERRY_EXCLUDE: list,
+  LOGFERRY_ALLOWED_ROOTS: z
+    .string()
+    .default('')
+    .transform(splitList)
+    .transform((l, ctx) => {
+      const bad = l.find((p) => !p.startsWith('/') || p.includes('\0'));
+      if (bad !== undefined) {
+        ctx.addIssue({
+          code: 'custom',
+          message: `every entry must be an absolute directory, got ${JSON.stringify(bad)}`,
+        });
+        return z.NEVER;
+      }
+      return l.map((p) => posix.resolve(p));
+    }),
   LOGFERRY_ENDPOINT: z
     .string({ required_error: 'is required (the collector URL, http:// or https://)' })
     .trim()
@@ -307,6 +324,10 @@ export type Env = Record<string, string | undefined>;
 export interface Config extends ParseOptions, AuthOptions, TlsOptions {
   paths: string[];
   exclude: string[];
+  /** LOGFERRY_ALLOWED_ROOTS: directories outside the patterns' bases where symlinked files may lead. */
+  allowedRoots: string[];
+  /** Where a file's real path must lie to be read: the patterns' fixed directory prefixes, then allowedRoots. */
+  roots: string[];
   endpoint: URL;
   sink: SinkName;
   stateDir: string;
@@ -373,6 +394,8 @@ export function loadConfig(env: Env): Config {
   const cfg: Config = {
     paths: c.LOGFERRY_PATHS,
     exclude: c.LOGFERRY_EXCLUDE,
+    allowedRoots: c.LOGFERRY_ALLOWED_ROOTS,
+    roots: trustRoots(c.LOGFERRY_PATHS, c.LOGFERRY_ALLOWED_ROOTS),
     endpoint: c.LOGFERRY_ENDPOINT,
     sink: c.LOGFERRY_SINK,
     stateDir: c.LOGFERRY_STATE_DIR,
