@@ -98,6 +98,18 @@ export class Discovery {
     if (this.watched.has(root.dir)) return true;
     const st = await stat(root.dir).catch(() => null);
     if (!st?.isDirectory() || this.closed) return false;
+    // A root that is (or lies below) a symlink leaving the roots: nothing below it could be read. Looked at
+    // again with the missing roots, in case it is fixed.
+    if (!this.mayDescend(root.dir)) {
+      if (!this.refusedRoots.has(root.dir)) {
+        this.refusedRoots.add(root.dir);
+        this.log.warn(
+          { code: 'LOGFERRY_ROOT_REFUSED', dir: root.dir },
+          'a watched directory resolves outside the roots (a symlink in its path); add its real path to LOGFERRY_ALLOWED_ROOTS to read it',
+        );
+      }
+      return false;
+    }
     this.watched.add(root.dir);
     // chokidar 4+ takes no globs: watch the base directory to the depth the patterns need. It follows
     // symlinks (a linked file's changes are its target's), but not into a directory that leaves the roots.
@@ -125,6 +137,7 @@ export class Discovery {
   }
 
   private readonly subWatchers: FSWatcher[] = [];
+  private readonly refusedRoots = new Set<string>();
 
   private mayDescend(path: string): boolean {
     const trust = this.opts.trust;

@@ -216,6 +216,8 @@ export class FileServer {
     const opened = await openChecked(path, this.trust.policy);
     if ('refused' in opened) {
       await this.unused(null);
+      // Gone meanwhile (a short-lived file): not a refusal; its removal is an event of its own.
+      if (opened.refused === 'changed-during-open' && (await stat(path).catch(() => null)) === null) return;
       this.trust.refusals.refuse(path, opened.refused, opened.realPath);
       return;
     }

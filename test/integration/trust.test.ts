@@ -133,6 +133,22 @@ test('a symlinked directory leaving the roots is not descended; LOGFERRY_ALLOWED
   );
 });
 
+test('a watched root that is a symlink is refused with a hint, and read once its target is allowed', async (t) => {
+  const r = await rig(t, { prefix: 'logferry-trust-root-', env: QUICK });
+  const real = join(r.dir, 'real');
+  await mkdir(real);
+  await symlink(real, join(r.dir, 'linked'));
+  await writeFile(join(real, 'a.log'), 'via-link\n');
+  const env = { LOGFERRY_PATHS: join(r.dir, 'linked', '*.log') };
+  const a = await r.start(env);
+  await waitFor(() => a.logs().some((l) => l.code === 'LOGFERRY_ROOT_REFUSED'), { what: 'the hint' });
+  a.kill('SIGTERM');
+  await waitFor(() => a.exitCode !== null, { what: 'the first agent to stop' });
+  assert.equal(r.c.records.length, 0, 'nothing read below a root that leads elsewhere');
+  await r.start({ ...env, LOGFERRY_ALLOWED_ROOTS: real });
+  await waitFor(() => r.c.records.some((x) => x.message === 'via-link'), { what: 'the line once allowed' });
+});
+
 test('LOGFERRY_ALLOWED_ROOTS must hold absolute directories: exit 2 naming the variable', async (t) => {
   const r = await rig(t, { prefix: 'logferry-trust-cfg-' });
   const a = startAgent(r.env({ LOGFERRY_ALLOWED_ROOTS: '/var/log/pods,var/log/other' }));
