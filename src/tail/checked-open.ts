@@ -59,29 +59,29 @@ async function attempt(path: string, policy: TrustPolicy): Promise<CheckedOpen> 
   if (!checked.isFile()) return { refused: 'not-regular', realPath: real };
   const fh = await open(real, FLAGS).catch(() => null);
   if (fh === null) return { refused: 'changed-during-open', realPath: real };
-  const refused = await verify(fh, checked, policy);
-  if (refused === null) return { fh, st: checked, realPath: real };
+  const v = await verify(fh, checked, policy);
+  if ('st' in v) return { fh, st: v.st, realPath: real };
   await fh.close().catch(() => {});
-  return { refused, realPath: real };
+  return { refused: v.refused, realPath: real };
 }
 
-/** Null when the open descriptor is the regular file that was checked, inside the roots. */
+/** The descriptor's stat when it is the regular file that was checked, inside the roots; else why not. */
 export async function verify(
   fh: FileHandle,
   checked: BigIntStats,
   policy: TrustPolicy,
-): Promise<RefusalReason | null> {
+): Promise<{ st: BigIntStats } | { refused: RefusalReason }> {
   const st = await fh.stat({ bigint: true });
-  if (!st.isFile()) return 'not-regular';
-  if (st.dev !== checked.dev || st.ino !== checked.ino) return 'changed-during-open';
+  if (!st.isFile()) return { refused: 'not-regular' };
+  if (st.dev !== checked.dev || st.ino !== checked.ino) return { refused: 'changed-during-open' };
   const at = await descriptorPath(fh.fd);
   if (at !== null) {
     const reason = policy.judge(at);
-    if (reason !== null) return reason;
+    if (reason !== null) return { refused: reason };
     const fs = await statfs(`/proc/self/fd/${fh.fd}`).catch(() => null);
-    if (fs !== null && SPECIAL_FS.has(Number(fs.type))) return 'special-filesystem';
+    if (fs !== null && SPECIAL_FS.has(Number(fs.type))) return { refused: 'special-filesystem' };
   }
-  return null;
+  return { st };
 }
 
 /**
