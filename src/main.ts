@@ -31,6 +31,7 @@ async function main(): Promise<void> {
     {
       paths: cfg.paths,
       exclude: cfg.exclude,
+      roots: cfg.roots,
       endpoint: redactUrl(cfg.endpoint.href),
       stateDir: cfg.stateDir,
       compression: cfg.compression,

@@ -9,6 +9,7 @@ import { wireBytes } from './batch/gzip-compressor.js';
 import { CheckpointStore } from './checkpoint/checkpoint-store.js';
 import type { Config } from './config/config.js';
 import { Discovery } from './discover/discovery.js';
+import { Refusals, type Trust, TrustPolicy } from './discover/trust.js';
 import { ParseStage, parsingIsOff, toLogRecord } from './parse/stage.js';
 import { Credentials, tlsConnectOptions } from './send/auth.js';
 import { DeadLetterFile } from './send/dead-letter.js';
@@ -42,6 +43,8 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly batcher: Batcher;
   readonly files: FileServer;
   readonly discovery: Discovery;
+  /** Which files may be read (LOGFERRY_PATHS' roots, LOGFERRY_ALLOWED_ROOTS), and those refused. */
+  private readonly trust: Trust;
   /** Parsers, multiline, path labels; null when none is configured. */
   readonly parse: ParseStage | null;
   /** The protocol: encodes records into request bodies and reads the collector's answers. */
@@ -132,6 +135,7 @@ export class Pipeline implements TailOutput, MetricsSource {
             ),
           (delta) => (delta > 0 ? this.budget.take(delta) : this.budget.release(-delta)),
         );
+    this.trust = { policy: new TrustPolicy(cfg.roots), refusals: new Refusals(log) };
     this.files = new FileServer(
       cfg,
       this.store,
@@ -139,6 +143,7 @@ export class Pipeline implements TailOutput, MetricsSource {
       this,
       log,
       arena?.region(cfg.readChunkBytes) ?? null,
+      this.trust,
     );
     this.discovery = new Discovery(
       {
@@ -147,6 +152,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         stateDir: cfg.stateDir,
         rescanIntervalMs: cfg.rescanIntervalMs,
         isKnown: (p) => this.files.follows(p),
+        trust: this.trust,
       },
       (p) => this.files.pathChanged(p),
       log,
@@ -317,6 +323,10 @@ export class Pipeline implements TailOutput, MetricsSource {
 
   batchesSealed(): Readonly<Record<string, number>> {
     return this.batcher.sealed;
+  }
+
+  filesRefused(): Readonly<Record<string, number>> {
+    return this.trust.refusals.byReason;
   }
 
   checkpointStats(): { writes: number; failures: number } {

@@ -1,6 +1,6 @@
 // The checkpoint file: per file identity, the acknowledged offset; written atomically, set aside when corrupt.
-import { closeSync, fsyncSync, openSync, renameSync, writeSync } from 'node:fs';
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LogferryError } from '../errors.js';
@@ -22,6 +22,45 @@ export interface CheckpointEntry {
 const FILE_NAME = 'checkpoints.json';
 const VERSION = 1;
 
+/**
+ * A symlink planted in the state directory must not redirect a write or a read: the temp file is created
+ * fresh (O_EXCL) and no open follows a final symlink. O_NONBLOCK: a FIFO put there cannot block the read.
+ */
+const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
+const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
+
+/** Remove a stale temp file (or whatever was planted at its name): unlink does not follow a symlink. */
+async function removeStale(path: string): Promise<void> {
+  await unlink(path).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'ENOENT') throw err;
+  });
+}
+
+/** The checkpoint file's text, or null when there is none; a symlink or non-regular file is an error. */
+async function readState(path: string): Promise<string | null> {
+  const fh = await open(path, READ_FLAGS).catch((err: NodeJS.ErrnoException) => {
+    if (err.code === 'ENOENT') return null;
+    // ELOOP: the name is a symlink (O_NOFOLLOW); read as a corrupt file, set aside below.
+    if (err.code === 'ELOOP') return 'not a regular file' as const;
+    throw err;
+  });
+  if (fh === null) return null;
+  if (typeof fh === 'string') throw new NotRegular();
+  try {
+    if (!(await fh.stat()).isFile()) throw new NotRegular();
+    return await fh.readFile('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+/** The checkpoint name holds something other than a regular file (a symlink, a FIFO): treated as corrupt. */
+class NotRegular extends Error {
+  constructor() {
+    super('not a regular file (a symlink or a special file)');
+  }
+}
+
 export class CheckpointStore {
   private readonly entries = new Map<string, CheckpointEntry>();
   private dirty = false;
@@ -41,11 +80,13 @@ export class CheckpointStore {
   /** readOnly (for `logferry status`): nothing is created, a corrupt file is reported, not moved. */
   async load({ readOnly = false } = {}): Promise<void> {
     if (!readOnly) await mkdir(this.dir, { recursive: true });
-    let text: string;
+    let text: string | NotRegular | null;
     try {
-      text = await readFile(this.file, 'utf8');
+      text = await readState(this.file).catch((err) => {
+        if (err instanceof NotRegular) return err;
+        throw err;
+      });
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
       throw new LogferryError(
         'LOGFERRY_STATE_UNREADABLE',
         `cannot read ${this.file}: ${(err as Error).message}`,
@@ -54,7 +95,9 @@ export class CheckpointStore {
         },
       );
     }
+    if (text === null) return;
     try {
+      if (text instanceof NotRegular) throw text;
       const doc = JSON.parse(text) as { version?: number; files?: unknown };
       if (doc.version !== VERSION || !Array.isArray(doc.files)) throw new Error('unexpected layout');
       for (const e of doc.files as CheckpointEntry[]) {
@@ -108,7 +151,8 @@ export class CheckpointStore {
     const data = this.serialize();
     const tmp = `${this.file}.tmp`;
     try {
-      const fh = await open(tmp, 'w', 0o600);
+      await removeStale(tmp);
+      const fh = await open(tmp, TEMP_FLAGS, 0o600);
       try {
         await fh.writeFile(data);
         await fh.sync();
@@ -140,7 +184,12 @@ export class CheckpointStore {
   flushSync(): void {
     // Not flush()'s temp file: a write of it still in flight could land in the renamed file after ours.
     const tmp = `${this.file}.tmp-exit`;
-    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      unlinkSync(tmp);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+    const fd = openSync(tmp, TEMP_FLAGS, 0o600);
     try {
       writeSync(fd, this.serialize());
       fsyncSync(fd);

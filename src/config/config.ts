@@ -1,5 +1,6 @@
 // Environment variables → a validated, typed Config; every problem reported at once by variable name.
 import { accessSync, constants, readFileSync } from 'node:fs';
+import { trustRoots } from '../discover/roots.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
 import { kubernetesLabels } from '../parse/enrich.js';
 import type { ParseOptions } from '../parse/stage.js';
@@ -18,6 +19,8 @@ export type Config = Settings & {
   podLabels: Record<string, string>;
   /** LOGFERRY_ variables this version does not know (a typo, most often). */
   unknownVariables: string[];
+  /** Where a file's real path must lie to be read: the patterns' fixed directory prefixes, then allowedRoots. */
+  roots: string[];
 };
 
 const KNOWN = new Set<string>(VARIABLES.map((v) => v.name));
@@ -45,6 +48,7 @@ export function loadConfig(env: Env): Config {
         : settings.bufferMaxBytes,
     podLabels: settings.k8sLabels ? kubernetesLabels(env) : {},
     unknownVariables: Object.keys(env).filter((k) => k.startsWith('LOGFERRY_') && !KNOWN.has(k)),
+    roots: trustRoots(settings.paths, settings.allowedRoots),
   };
   const cross: ConfigProblem[] = [];
   if (cfg.retryInitialMs > cfg.retryMaxMs) {

@@ -1,5 +1,6 @@
 // The one table of environment variables: name, kind, default, limits and meaning; parsing and docs come from it.
 import { isIP } from 'node:net';
+import { posix } from 'node:path';
 import { z } from 'zod/v3';
 import { splitParserRules } from '../parse/enrich.js';
 import { compileMultiline } from '../parse/multiline.js';
@@ -121,6 +122,25 @@ export const VARIABLES = [
     list(
       'LOGFERRY_EXCLUDE',
       'Comma-separated globs to skip; a pattern without `/` matches the file name (`*.gz`).',
+    ),
+    custom(
+      'LOGFERRY_ALLOWED_ROOTS',
+      z
+        .string()
+        .default('')
+        .transform((s, ctx) => {
+          const l = splitList(s);
+          const bad = l.find((p) => !p.startsWith('/') || p.includes('\0'));
+          if (bad !== undefined)
+            return fail(ctx, `every entry must be an absolute directory, got ${JSON.stringify(bad)}`);
+          return l.map((p) => posix.resolve(p));
+        }),
+      {
+        type: 'list',
+        default: '',
+        limits: 'absolute directories',
+        doc: "Directories outside the patterns' fixed prefixes where a matched file's real path may lead (`/var/log/pods` for `/var/log/containers/*.log`).",
+      },
     ),
     text(
       'LOGFERRY_STATE_DIR',

@@ -1,9 +1,11 @@
 // chokidar + picomatch → "something happened at this path" for every file the globs select, minus excludes.
 import { readdir, stat } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type FSWatcher, watch } from 'chokidar';
 import picomatch from 'picomatch';
 import type { Logger } from 'pino';
+import { type Root, rootsOf } from './roots.js';
+import type { Trust } from './trust.js';
 
 /** Every this many rescans, paths already followed are reported again too (a size check). */
 const FULL_RESCAN_EVERY = 6;
@@ -19,27 +21,8 @@ export interface DiscoveryOptions {
   isKnown?: (path: string) => boolean;
   /** How often a root directory that does not exist yet is looked for. */
   missingRootPollMs?: number;
-}
-
-/** A directory to watch and how deep below it the patterns reach (undefined: no limit). */
-interface Root {
-  dir: string;
-  depth: number | undefined;
-}
-
-export function rootsOf(patterns: string[]): Root[] {
-  const roots = new Map<string, number | undefined>();
-  for (const p of patterns) {
-    const s = picomatch.scan(p);
-    const dir = s.isGlob ? s.base : dirname(p);
-    const depth = !s.isGlob ? 0 : s.glob.includes('**') ? undefined : s.glob.split('/').length - 1;
-    if (!roots.has(dir)) roots.set(dir, depth);
-    else {
-      const prev = roots.get(dir);
-      roots.set(dir, prev === undefined || depth === undefined ? undefined : Math.max(prev, depth));
-    }
-  }
-  return [...roots].map(([dir, depth]) => ({ dir, depth }));
+  /** Directories whose real path leaves the roots are not descended into. */
+  trust?: Trust;
 }
 
 export class Discovery {
@@ -115,11 +98,25 @@ export class Discovery {
     if (this.watched.has(root.dir)) return true;
     const st = await stat(root.dir).catch(() => null);
     if (!st?.isDirectory() || this.closed) return false;
+    // A root that is (or lies below) a symlink leaving the roots: nothing below it could be read. Looked at
+    // again with the missing roots, in case it is fixed.
+    if (!this.mayDescend(root.dir)) {
+      if (!this.refusedRoots.has(root.dir)) {
+        this.refusedRoots.add(root.dir);
+        this.log.warn(
+          { code: 'LOGFERRY_ROOT_REFUSED', dir: root.dir },
+          'a watched directory resolves outside the roots (a symlink in its path); add its real path to LOGFERRY_ALLOWED_ROOTS to read it',
+        );
+      }
+      return false;
+    }
     this.watched.add(root.dir);
-    // chokidar 4+ takes no globs: watch the base directory to the depth the patterns need.
+    // chokidar 4+ takes no globs: watch the base directory to the depth the patterns need. It follows
+    // symlinks (a linked file's changes are its target's), but not into a directory that leaves the roots.
     const w = watch(root.dir, {
       ignoreInitial: true,
       followSymlinks: true,
+      ignored: (path, stats) => stats?.isDirectory() === true && !this.mayDescend(path),
       atomic: false,
       persistent: true,
       ...(root.depth === undefined ? {} : { depth: root.depth }),
@@ -140,17 +137,27 @@ export class Discovery {
   }
 
   private readonly subWatchers: FSWatcher[] = [];
+  private readonly refusedRoots = new Set<string>();
+
+  private mayDescend(path: string): boolean {
+    const trust = this.opts.trust;
+    if (trust === undefined) return true;
+    const reason = trust.policy.mayDescend(path);
+    if (reason !== null) trust.refusals.refuse(path, reason);
+    return reason === null;
+  }
 
   private async walk(dir: string, depth: number | undefined, out: string[]): Promise<void> {
     const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
     for (const e of entries) {
       const p = join(dir, e.name);
-      if (e.isFile() || e.isSymbolicLink()) {
+      if (!e.isDirectory()) {
         if (!this.matches(p)) continue;
         if (e.isSymbolicLink()) {
           const st = await stat(p).catch(() => null);
-          if (!st?.isFile()) continue;
+          if (st === null || st.isDirectory()) continue;
         }
+        // Not only regular files: the file server refuses the others, and says so.
         out.push(p);
       } else if (e.isDirectory() && (depth === undefined || depth > 0)) {
         await this.walk(p, depth === undefined ? undefined : depth - 1, out);

@@ -1,11 +1,19 @@
 // The dead-letter file: records the collector refused for good, one NDJSON line each, with status and reason.
 // Writes are grouped by (status, reason) and retried until they are on disk.
+import { constants } from 'node:fs';
 import { open, rename, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import type { LogRecord } from '../sinks/sink.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { backoff, type RetryOptions } from './retry-policy.js';
+
+/**
+ * Appends never follow a symlink planted at the file's name (O_NOFOLLOW), and a FIFO put there fails the
+ * open (O_NONBLOCK, no reader) instead of blocking it; either is retried and reported by deadLetterWrite.
+ */
+const APPEND_FLAGS =
+  constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_NOFOLLOW | constants.O_NONBLOCK;
 
 export class DeadLetterFile {
   readonly file: string;
@@ -45,7 +53,7 @@ export class DeadLetterFile {
       await rename(this.file, `${this.file}.1`);
       this.size = 0;
     }
-    const fh = await open(this.file, 'a', 0o600);
+    const fh = await open(this.file, APPEND_FLAGS, 0o600);
     try {
       await fh.writeFile(data);
       await fh.sync();

@@ -1,6 +1,6 @@
 // Schedules reads fairly across tracked files; follows rotation, truncation and deletion of their paths.
 import { readSync } from 'node:fs';
-import { type FileHandle, open, stat } from 'node:fs/promises';
+import { type FileHandle, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Logger } from 'pino';
@@ -8,7 +8,9 @@ import type { ByteBudget } from '../batch/byte-budget.js';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { Checkpointer } from '../checkpoint/checkpointer.js';
+import type { Trust } from '../discover/trust.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
+import { openChecked, reopenChecked, sizeIsHonest } from './checked-open.js';
 import { DescriptorBudget } from './descriptor-budget.js';
 import { fileKey, fingerprintMatches, headIsStable, idKey, idKeyFrom } from './file-identity.js';
 import { findByKey, Resumer } from './resume.js';
@@ -25,6 +27,9 @@ const SLOW_READ_MS = 20;
 
 /** How often descriptors of idle files are looked at for release. */
 const IDLE_CHECK_MS = 5000;
+
+/** Files refused for a size unlike their content (dev:ino) remembered; past this many, memory starts over. */
+const MAX_SIZE_LIARS = 1024;
 
 export interface FileServerOptions {
   startAt: 'beginning' | 'end';
@@ -82,8 +87,11 @@ export class FileServer {
     private readonly out: TailOutput,
     private readonly log: Logger,
     /** Where files are read into (a region of the byte arena), else one of readChunkBytes is made. */
-    readBuffer: Buffer | null = null,
+    readBuffer: Buffer | null,
+    /** Which files may be read, and the record of those refused. */
+    private readonly trust: Trust,
   ) {
+    this.noisy = new RateLimitedLog(log);
     this.buf = readBuffer ?? Buffer.allocUnsafe(opts.readChunkBytes);
     this.descriptors = new DescriptorBudget(
       opts.maxOpenFiles,
@@ -102,8 +110,14 @@ export class FileServer {
       this.descriptors,
       (tl, tr) => this.onCommit(tl, tr),
       (t) => this.markReadable(t),
+      trust.policy,
     );
   }
+
+  /** Warnings that can repeat per read (truncation). */
+  private readonly noisy: RateLimitedLog;
+  /** Files whose reads go on past the size they report (a kernel file system): never read again. */
+  private readonly sizeLiars = new Set<string>();
 
   get files(): Tailer[] {
     return [...this.tailers.values()];
@@ -171,6 +185,7 @@ export class FileServer {
     const known = this.byPath.get(path);
     if (st === null || !st.isFile()) {
       if (known) await this.dropPath(path, known, 'path removed');
+      if (st !== null) this.trust.refusals.refuse(path, 'not-regular');
       return;
     }
     const key = fileKey(st.dev, st.ino);
@@ -196,11 +211,20 @@ export class FileServer {
       this.markReadable(existing);
       return;
     }
+    if (this.sizeLiars.has(key)) return this.trust.refusals.refuse(path, 'size-mismatch');
     if (!this.descriptors.reserve()) return; // retried by the next rescan
-    const fh = await open(path, 'r');
+    const opened = await openChecked(path, this.trust.policy);
+    if ('refused' in opened) {
+      await this.unused(null);
+      // Gone meanwhile (a short-lived file): not a refusal; its removal is an event of its own.
+      if (opened.refused === 'changed-during-open' && (await stat(path).catch(() => null)) === null) return;
+      this.trust.refusals.refuse(path, opened.refused, opened.realPath);
+      return;
+    }
+    this.trust.refusals.accepted(path);
+    const { fh, st: fst } = opened;
     let t: Tailer | null = null;
     try {
-      const fst = await fh.stat({ bigint: true });
       // Rotated between the stat and the open, the path holds another file: looked at again below.
       if (fileKey(fst.dev, fst.ino) === key) {
         t = await this.resumer.createTailer(
@@ -249,7 +273,7 @@ export class FileServer {
   private async reopenRotated(t: Tailer): Promise<void> {
     const found = await findByKey(dirname(t.path), t.key);
     if (found !== null && this.descriptors.reserve()) {
-      const fh = await open(found, 'r').catch(() => null);
+      const fh = await reopenChecked(found, t, this.trust.policy);
       if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
         // Meanwhile forgotten, or reopened under a path the globs also take: this descriptor is not needed.
         if (this.tailers.get(t.key) !== t || t.fh !== null) return this.unused(fh);
@@ -269,10 +293,9 @@ export class FileServer {
    */
   private async reopen(t: Tailer): Promise<boolean> {
     if (!this.descriptors.reserve()) return true;
-    const fh = await open(t.path, 'r').catch(() => null);
+    const fh = await reopenChecked(t.path, t, this.trust.policy);
     if (fh !== null) {
-      const st = await fh.stat({ bigint: true });
-      if (fileKey(st.dev, st.ino) === t.key && (await fingerprintMatches(fh, t.fingerprint))) {
+      if (await fingerprintMatches(fh, t.fingerprint)) {
         // Opened meanwhile by another path's event (or reopenRotated): that one is kept.
         if (t.fh !== null) await this.unused(fh);
         else t.fh = fh;
@@ -364,7 +387,11 @@ export class FileServer {
     t.size = size;
     if (st.nlink === 0 && t.state === 'active') this.detach(t, 'file deleted');
     if (size < t.readOffset) {
-      this.log.warn(
+      // A file that reads on past the size it reports (a kernel file system) would look truncated at
+      // every end of file and be sent again and again: it is let go and never read again.
+      if (!(await sizeIsHonest(fh, size))) return this.refuseLiar(t);
+      this.noisy.warn(
+        `truncated:${t.path}`,
         { path: t.path, was: t.readOffset, size },
         'file truncated; reading it again from the beginning',
       );
@@ -404,6 +431,20 @@ export class FileServer {
       );
     }
     return n;
+  }
+
+  /** Stop reading `t` for good: what was read is delivered (or not) as it stands, nothing more is read. */
+  private refuseLiar(t: Tailer): void {
+    if (this.sizeLiars.size >= MAX_SIZE_LIARS) this.sizeLiars.clear();
+    this.sizeLiars.add(t.key);
+    this.trust.refusals.refuse(t.path, 'size-mismatch');
+    for (const [p, x] of this.byPath) if (x === t) this.byPath.delete(p);
+    t.framer.reset(t.readOffset);
+    this.chargePending(t);
+    this.readable.delete(t);
+    t.state = 'rotated';
+    t.finishing = true;
+    this.maybeRelease(t);
   }
 
   private chargePending(t: Tailer): void {

@@ -1,10 +1,12 @@
 // Decides where a newly tracked file starts (checkpoint, start at end, or 0) and finds files rotated while stopped.
 import type { FileHandle } from 'node:fs/promises';
-import { open, readdir, stat } from 'node:fs/promises';
+import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import type { TrustPolicy } from '../discover/trust.js';
+import { reopenChecked } from './checked-open.js';
 import type { DescriptorBudget } from './descriptor-budget.js';
 import { fileKey, fingerprint, fingerprintMatches, idKey, tailMatches } from './file-identity.js';
 import { type LineOutput, Tailer } from './tailer.js';
@@ -25,6 +27,7 @@ export class Resumer {
     private readonly descriptors: DescriptorBudget,
     private readonly onCommit: (t: Tailer, tracker: AckTracker) => void,
     private readonly markReadable: (t: Tailer) => void,
+    private readonly policy: TrustPolicy,
   ) {}
 
   /** Track the file open at `fh`, starting at its matching checkpoint, at its end (START_AT), or at 0. */
@@ -79,7 +82,8 @@ export class Resumer {
         this.store.delete(entry.key);
         continue;
       }
-      const fh = await open(found, 'r').catch(() => null);
+      const [dev, ino] = entry.key.split(':') as [string, string];
+      const fh = await reopenChecked(found, { dev, ino }, this.policy);
       if (fh === null) continue;
       const size = Number((await fh.stat()).size);
       if (size <= entry.offset) {
@@ -87,7 +91,6 @@ export class Resumer {
         this.store.delete(entry.key);
         continue;
       }
-      const [dev, ino] = entry.key.split(':') as [string, string];
       this.descriptors.take();
       const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry);
       if (t.readOffset === 0 && entry.offset > 0) {

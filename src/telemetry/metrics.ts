@@ -28,6 +28,8 @@ export interface MetricsSource {
   parseErrors(): number;
   /** Batches sealed so far, per reason (full, age, caught_up, flush). */
   batchesSealed(): Readonly<Record<string, number>>;
+  /** Paths refused by the trust boundary, per reason. */
+  filesRefused(): Readonly<Record<string, number>>;
 }
 
 /** A counter whose value is copied from a running total at scrape time. */
@@ -84,6 +86,15 @@ export function createMetrics(source: MetricsSource): Registry {
     ['reason'],
     (c) => {
       for (const [reason, n] of Object.entries(source.batchesSealed())) c.inc({ reason }, n);
+    },
+  );
+  mirrored(
+    registry,
+    'logferry_files_refused_total',
+    'Paths not read, by reason: symlink-outside-roots, special-filesystem, not-regular, changed-during-open, size-mismatch.',
+    ['reason'],
+    (c) => {
+      for (const [reason, n] of Object.entries(source.filesRefused())) c.inc({ reason }, n);
     },
   );
   mirrored(registry, 'logferry_retries_total', 'Requests retried.', [], (c) =>

@@ -19,7 +19,7 @@ test('a state dir under the globs is not tailed; excludes without a slash match 
     LOGFERRY_PATHS: `${logs}/**/*.json,${logs}/**/*.log*`,
     LOGFERRY_EXCLUDE: '*.gz',
     LOGFERRY_ENDPOINT: collector.url,
-    // The recommended layout: checkpoints on the shared volume, next to the logs.
+    // Checkpoints on the shared volume, next to the logs (docs/security.md recommends against it).
     LOGFERRY_STATE_DIR: join(logs, '.logferry'),
   });
   t.after(() => agent.kill());

@@ -301,3 +301,18 @@ test('process: a bad configuration exits 2, names the variables, and reads nothi
   assert.equal(collector.requests, 0);
   assert.equal(existsSync(stateDir), false, 'state dir not created');
 });
+
+test('allowed roots: absolute directories, normalised; roots are the patterns bases then these', () => {
+  const cfg = loadConfig({
+    ...BASE,
+    LOGFERRY_PATHS: '/var/log/containers/*.log,/var/log/app/**/*.json',
+    LOGFERRY_ALLOWED_ROOTS: ' /var/log/pods/ , /data//logs ',
+  });
+  assert.deepEqual(cfg.allowedRoots, ['/var/log/pods', '/data/logs']);
+  assert.deepEqual(cfg.roots, ['/var/log/containers', '/var/log/app', '/var/log/pods', '/data/logs']);
+  assert.deepEqual(loadConfig(BASE).allowedRoots, []);
+  assert.deepEqual(loadConfig(BASE).roots, ['/var/log/app']);
+  const e = configError({ ...BASE, LOGFERRY_ALLOWED_ROOTS: '/var/log/pods,relative/dir' });
+  assert.deepEqual(variables(e), ['LOGFERRY_ALLOWED_ROOTS']);
+  assert.match(e.message, /"relative\/dir"/);
+});

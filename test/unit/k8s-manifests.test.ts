@@ -233,10 +233,17 @@ test('every file runs logferry as a native sidecar sharing the app log volume', 
     for (const v of ['POD_NAME', 'POD_NAMESPACE', 'NODE_NAME']) {
       assert.ok(env[v]?.valueFrom?.fieldRef?.fieldPath, `${file}: ${v} from the Downward API`);
     }
-    const logMount = sidecar.volumeMounts.find((m: Obj) => shared.includes(m.name)).mountPath as string;
+    const appMounts = new Set(spec.containers.flatMap(mounts));
+    const logMount = sidecar.volumeMounts.find((m: Obj) => shared.includes(m.name) && appMounts.has(m.name))
+      .mountPath as string;
+    // The state survives a sidecar restart (an emptyDir), and the app cannot write it (no app mounts it).
+    const stateMount = sidecar.volumeMounts.find(
+      (m: Obj) => shared.includes(m.name) && !appMounts.has(m.name),
+    )?.mountPath as string | undefined;
+    assert.ok(stateMount, `${file}: an emptyDir mounted in the sidecar only, for its state`);
     assert.ok(
-      cfg.stateDir.startsWith(`${logMount}/`),
-      `${file}: checkpoints on the shared volume survive a sidecar restart`,
+      cfg.stateDir === stateMount || cfg.stateDir.startsWith(`${stateMount}/`),
+      `${file}: checkpoints on the sidecar's own emptyDir (${cfg.stateDir})`,
     );
     assert.ok(
       cfg.paths.every((p) => p.startsWith(`${logMount}/`)),
