@@ -28,6 +28,11 @@ export class CheckpointStore {
   readonly file: string;
   /** True when the stored file was unreadable and was set aside at load. */
   recoveredFromCorruption = false;
+  /**
+   * No checkpoint file at load: the agent's very first start with this state directory. The file is
+   * written at every start (see `markStarted`), even with no entry, so it is the marker of a first start.
+   */
+  firstStart = false;
   writes = 0;
   failures = 0;
 
@@ -45,7 +50,10 @@ export class CheckpointStore {
     try {
       text = await readFile(this.file, 'utf8');
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+        this.firstStart = true;
+        return;
+      }
       throw new LogferryError(
         'LOGFERRY_STATE_UNREADABLE',
         `cannot read ${this.file}: ${(err as Error).message}`,
@@ -95,6 +103,11 @@ export class CheckpointStore {
 
   delete(key: string): void {
     if (this.entries.delete(key)) this.dirty = true;
+  }
+
+  /** The next flush writes the file even when no entry changed (the marker that a start happened). */
+  markStarted(): void {
+    if (this.firstStart) this.dirty = true;
   }
 
   private serialize(): string {

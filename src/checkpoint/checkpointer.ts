@@ -4,8 +4,12 @@ import { FINGERPRINT_MAX_BYTES, fingerprint, identitySync, tailHash } from '../t
 import type { Tailer } from '../tail/tailer.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
 
+/** An acknowledgement is in the checkpoint file at most this long after it arrived (writes coalesced). */
+export const ACK_CHECKPOINT_DELAY_MS = 100;
+
 export class Checkpointer {
   private checkpointing: Promise<void> | null = null;
+  private soonTimer: NodeJS.Timeout | null = null;
   /** Keys of finished files whose checkpoint entry is to be dropped. */
   private readonly finished = new Set<string>();
 
@@ -14,7 +18,22 @@ export class Checkpointer {
     private readonly tailers: ReadonlyMap<string, Tailer>,
     private readonly store: CheckpointStore,
     private readonly log: Logger,
+    private readonly delayMs = ACK_CHECKPOINT_DELAY_MS,
   ) {}
+
+  /** Something was acknowledged: write within delayMs, one write for all that arrive meanwhile. */
+  soon(): void {
+    if (this.soonTimer !== null) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      void this.checkpoint().catch(() => {});
+    }, this.delayMs);
+  }
+
+  stop(): void {
+    if (this.soonTimer !== null) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
+  }
 
   /** A file was let go: its entry is dropped at the next write (unless it is tracked again by then). */
   markFinished(key: string): void {
@@ -36,8 +55,9 @@ export class Checkpointer {
   private async writeCheckpoint(): Promise<void> {
     for (const key of this.finished) if (!this.tailers.has(key)) this.store.delete(key);
     this.finished.clear();
-    for (const t of this.tailers.values()) {
-      if (!t.dirty || t.idPrefix === '') continue;
+    const written: Tailer[] = [];
+    for (const t of [...this.tailers.values()]) {
+      if (!t.dirty) continue;
       // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
       t.dirty = false;
       const entry = await this.entryFor(t).catch(() => null);
@@ -46,9 +66,11 @@ export class Checkpointer {
         continue;
       }
       this.store.set(entry);
+      written.push(t);
     }
     try {
       await this.store.flush();
+      for (const t of written) t.idPersisted = true;
     } catch (err) {
       this.log.error({ err, code: (err as { code?: string }).code }, 'checkpoint write failed; will retry');
       throw err;
@@ -61,7 +83,7 @@ export class Checkpointer {
    */
   writeSync(): void {
     for (const t of this.tailers.values()) {
-      if (!t.dirty || t.idPrefix === '' || t.fh === null) continue;
+      if (!t.dirty || t.fh === null) continue;
       try {
         const offset = t.ack.committed;
         const { fingerprint: fp, tail } = identitySync(t.fh.fd, offset, t.fingerprint);

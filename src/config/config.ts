@@ -242,6 +242,7 @@ const schema = z.object({
   LOGFERRY_CHECKPOINT_INTERVAL_MS: int(10, 600_000, 1000),
   LOGFERRY_MAX_OPEN_FILES: int(4, 1_000_000, 1024),
   LOGFERRY_IDLE_CLOSE_MS: int(100, 86_400_000, 60_000),
+  LOGFERRY_FORGET_IDLE_MS: int(1000, 30 * 86_400_000, 3_600_000),
   LOGFERRY_ROTATE_WAIT_MS: int(0, 86_400_000, 5000),
   LOGFERRY_POLL_INTERVAL_MS: int(10, 60_000, 250),
   LOGFERRY_RESCAN_INTERVAL_MS: int(100, 3_600_000, 10_000),
@@ -329,6 +330,8 @@ export interface Config extends ParseOptions, AuthOptions, TlsOptions {
   checkpointIntervalMs: number;
   maxOpenFiles: number;
   idleCloseMs: number;
+  /** A fully delivered file idle this long is forgotten (tailer, metric series); its checkpoint stays. */
+  forgetIdleMs: number;
   rotateWaitMs: number;
   pollIntervalMs: number;
   rescanIntervalMs: number;
@@ -399,6 +402,7 @@ export function loadConfig(env: Env): Config {
     checkpointIntervalMs: c.LOGFERRY_CHECKPOINT_INTERVAL_MS,
     maxOpenFiles: c.LOGFERRY_MAX_OPEN_FILES,
     idleCloseMs: c.LOGFERRY_IDLE_CLOSE_MS,
+    forgetIdleMs: c.LOGFERRY_FORGET_IDLE_MS,
     rotateWaitMs: c.LOGFERRY_ROTATE_WAIT_MS,
     pollIntervalMs: c.LOGFERRY_POLL_INTERVAL_MS,
     rescanIntervalMs: c.LOGFERRY_RESCAN_INTERVAL_MS,

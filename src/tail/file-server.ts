@@ -7,10 +7,10 @@ import type { Logger } from 'pino';
 import type { ByteBudget } from '../batch/byte-budget.js';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { Checkpointer } from '../checkpoint/checkpointer.js';
+import { ACK_CHECKPOINT_DELAY_MS, Checkpointer } from '../checkpoint/checkpointer.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { DescriptorBudget } from './descriptor-budget.js';
-import { fileKey, fingerprintMatches, headIsStable, idKey, idKeyFrom } from './file-identity.js';
+import { fileKey, fingerprintMatches } from './file-identity.js';
 import { findByKey, Resumer } from './resume.js';
 import type { LineOutput, Tailer } from './tailer.js';
 
@@ -26,6 +26,9 @@ const SLOW_READ_MS = 20;
 /** How often descriptors of idle files are looked at for release. */
 const IDLE_CHECK_MS = 5000;
 
+/** How often the paths of forgotten and waiting files are looked at (a missed delete or rename event). */
+const SWEEP_MS = 60_000;
+
 export interface FileServerOptions {
   startAt: 'beginning' | 'end';
   maxLineBytes: number;
@@ -35,6 +38,8 @@ export interface FileServerOptions {
   rotateWaitMs: number;
   pollIntervalMs: number;
   checkpointIntervalMs: number;
+  /** A fully delivered file idle this long is forgotten: only its checkpoint entry is kept. */
+  forgetIdleMs: number;
 }
 
 /** The stage after the tailers: lines go in; `flush` seals what is open (a file finished). */
@@ -68,6 +73,13 @@ export class FileServer {
   private lastReadAt = Date.now();
   /** Reads go through libuv's thread pool (a synchronous one was slow, see `read`). */
   private asyncReads = false;
+  private readonly noisy: RateLimitedLog;
+  /** Paths whose file waits for a descriptor (LOGFERRY_MAX_OPEN_FILES), with the key of that file. */
+  private readonly waiting = new Map<string, string>();
+  /** Files that left their path (rotated or deleted) while they waited for a descriptor, never read. */
+  lostWaiting = 0;
+  /** Idle, fully delivered files forgotten so far. */
+  forgottenTotal = 0;
 
   /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
   get stalledMs(): number {
@@ -77,7 +89,7 @@ export class FileServer {
 
   constructor(
     private readonly opts: FileServerOptions,
-    store: CheckpointStore,
+    private readonly store: CheckpointStore,
     private readonly budget: ByteBudget,
     private readonly out: TailOutput,
     private readonly log: Logger,
@@ -85,14 +97,20 @@ export class FileServer {
     readBuffer: Buffer | null = null,
   ) {
     this.buf = readBuffer ?? Buffer.allocUnsafe(opts.readChunkBytes);
+    this.noisy = new RateLimitedLog(log);
     this.descriptors = new DescriptorBudget(
       opts.maxOpenFiles,
       opts.idleCloseMs,
       this.tailers,
       (t) => this.readable.delete(t),
-      new RateLimitedLog(log),
+      this.noisy,
     );
-    this.checkpointer = new Checkpointer(this.tailers, store, log);
+    this.checkpointer = new Checkpointer(
+      this.tailers,
+      store,
+      log,
+      Math.min(ACK_CHECKPOINT_DELAY_MS, opts.checkpointIntervalMs),
+    );
     this.resumer = new Resumer(
       opts,
       store,
@@ -114,6 +132,12 @@ export class FileServer {
     // Paths reported meanwhile wait in the queue: handled concurrently, a file would be followed twice.
     for (const p of initial) await this.handlePath(p, true);
     await this.resumer.recoverRotated();
+    // Before any read: the entries of the files just followed (their ids, the START_AT positions) and, at
+    // the first start, the checkpoint file itself, the marker that the first start happened.
+    this.store.markStarted();
+    const written = this.checkpoint();
+    if (this.store.firstStart) await written;
+    else await written.catch(() => {}); // logged; the next write retries
     this.running = true;
     if (this.pathQueue.size > 0) this.pathWorker ??= this.drainPaths();
     this.loopDone = this.loop();
@@ -129,7 +153,7 @@ export class FileServer {
 
   /** The path leads to a file being followed. */
   follows(path: string): boolean {
-    return this.byPath.has(path);
+    return this.byPath.has(path) || this.resumer.forgotten.has(path);
   }
 
   /** Something happened at a path (discovery event or rescan). */
@@ -170,10 +194,13 @@ export class FileServer {
     const st = await stat(path, { bigint: true }).catch(() => null);
     const known = this.byPath.get(path);
     if (st === null || !st.isFile()) {
+      this.checkWaiting(path, null);
       if (known) await this.dropPath(path, known, 'path removed');
+      else await this.resumer.recoverAt(path);
       return;
     }
     const key = fileKey(st.dev, st.ino);
+    this.checkWaiting(path, key);
     if (known && known.key !== key) await this.dropPath(path, known, 'path now leads to another file');
     const existing = this.tailers.get(key);
     if (existing) {
@@ -196,7 +223,11 @@ export class FileServer {
       this.markReadable(existing);
       return;
     }
-    if (!this.descriptors.reserve()) return; // retried by the next rescan
+    if (this.resumer.unchangedForgotten(path, key, Number(st.size))) return;
+    if (!this.descriptors.reserve()) {
+      this.waiting.set(path, key);
+      return; // retried by the next rescan
+    }
     const fh = await open(path, 'r');
     let t: Tailer | null = null;
     try {
@@ -216,8 +247,29 @@ export class FileServer {
       if (t === null) await this.unused(fh);
     }
     if (t === null) return this.handlePath(path, initial);
+    this.waiting.delete(path);
     this.byPath.set(path, t);
     this.markReadable(t);
+    await this.resumer.recoverAt(path); // a forgotten file there before this one was rotated away
+  }
+
+  /** The file `path` led to while it waited for a descriptor: lost when the path now leads elsewhere. */
+  private checkWaiting(path: string, key: string | null): void {
+    const was = this.waiting.get(path);
+    if (was === undefined || was === key) return;
+    this.waiting.delete(path);
+    if (this.tailers.has(was)) return; // followed under another name meanwhile
+    this.lostWaiting++;
+    this.noisy.warn(
+      'LOGFERRY_LOST_WAITING',
+      { code: 'LOGFERRY_LOST_WAITING', path, maxOpenFiles: this.opts.maxOpenFiles },
+      'a file waiting for a descriptor was rotated away or deleted before it was read; raise LOGFERRY_MAX_OPEN_FILES',
+    );
+  }
+
+  /** Files waiting for a descriptor now. */
+  get waitingFiles(): number {
+    return this.waiting.size;
   }
 
   /** `path` no longer leads to `t`: let go of the file only when no other matching path does (symlinks). */
@@ -345,10 +397,15 @@ export class FileServer {
       ? (await fh.read(this.buf, 0, this.buf.length, t.readOffset)).bytesRead
       : this.read(t, fh);
     if (bytesRead > 0) {
-      if (t.idPrefix === '') {
-        if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
-        else if (headIsStable(this.buf, bytesRead))
-          t.setHeadIdKey(idKeyFrom(this.buf, bytesRead, t.dev, t.ino));
+      if (!t.idPersisted) {
+        // The file's id key reaches the disk before its first line leaves, so a restart gives the same ids.
+        // Tried once: a state directory that cannot be written costs stable ids, not delivery.
+        t.idPersisted = true;
+        t.dirty = true;
+        await this.checkpoint().catch(() => {});
+        if (t.fh !== fh || t.finishing) return;
+        this.readable.add(t);
+        return; // read again: the buffer may have been used meanwhile
       }
       t.timestamp = new Date().toISOString();
       t.framer.push(this.buf, bytesRead);
@@ -413,13 +470,8 @@ export class FileServer {
     t.pendingCharged = now;
   }
 
-  private async ensureId(t: Tailer): Promise<void> {
-    if (t.idPrefix === '' && t.fh !== null) t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
-  }
-
   /** Deliver the unfinished last line as it is (with an id key and a read time); recharge the budget. */
   private async flushPartialLine(t: Tailer): Promise<void> {
-    await this.ensureId(t);
     t.timestamp = new Date().toISOString();
     t.framer.flushPartial();
     this.chargePending(t);
@@ -455,6 +507,7 @@ export class FileServer {
   private onCommit(t: Tailer, tracker: AckTracker): void {
     if (tracker !== t.ack) return; // a generation before a truncation
     t.dirty = true;
+    this.checkpointer.soon();
     this.maybeRelease(t);
   }
 
@@ -463,12 +516,60 @@ export class FileServer {
     if (now - this.lastIdleCheck >= IDLE_CHECK_MS) {
       this.lastIdleCheck = now;
       this.descriptors.closeIdle(false);
+      this.forgetIdle(now);
+    }
+    if (now - this.lastSweep >= SWEEP_MS) {
+      this.lastSweep = now;
+      void this.sweep();
     }
     for (const t of this.tailers.values()) {
       // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
       // rescan (which compares sizes) as a guard against a missed event; polling 1,000 quiet files would
       // cost more CPU than the rest of the agent at rest.
       if (t.fh !== null && !t.finishing && t.state === 'rotated') this.markReadable(t);
+    }
+  }
+
+  private lastSweep = Date.now();
+
+  /**
+   * Let go of files idle for forgetIdleMs whose every line is acknowledged and checkpointed: their tailer,
+   * descriptor and metric series go, their checkpoint entry stays until the file leaves its path.
+   */
+  private forgetIdle(now: number): void {
+    if (this.draining) return;
+    for (const t of [...this.tailers.values()]) {
+      if (t.state !== 'active' || t.dirty || !t.idPersisted || t.finishing) continue;
+      if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0 || t.ack.committed !== t.readOffset) continue;
+      if (now - t.lastGrowthAt < this.opts.forgetIdleMs || this.store.get(t.key)?.offset !== t.readOffset)
+        continue;
+      const paths = [...this.byPath].filter(([, x]) => x === t).map(([p]) => p);
+      if (paths.length !== 1) continue; // a file under several names stays followed
+      this.tailers.delete(t.key);
+      this.readable.delete(t);
+      this.byPath.delete(paths[0]!);
+      if (t.fh !== null) {
+        void t.fh.close().catch(() => {});
+        t.fh = null;
+        this.descriptors.release();
+      }
+      this.resumer.forgotten.set(paths[0]!, t.key);
+      this.forgottenTotal++;
+      this.log.info({ path: t.path, offset: t.readOffset }, 'idle file forgotten; its checkpoint stays');
+    }
+  }
+
+  /** Look at the paths of forgotten and waiting files, in case their delete or rename event was missed. */
+  private async sweep(): Promise<void> {
+    const paths = [...this.resumer.forgotten.keys(), ...this.waiting.keys()];
+    for (const p of paths) {
+      if (!this.running || this.draining) return;
+      const st = await stat(p, { bigint: true }).catch(() => null);
+      const key = st?.isFile() ? fileKey(st.dev, st.ino) : null;
+      const was = this.resumer.forgotten.get(p) ?? this.waiting.get(p);
+      if (was === undefined) continue;
+      const grown = key === was && Number(st!.size) !== this.store.get(was)?.offset;
+      if (key !== was || (grown && this.resumer.forgotten.has(p))) this.pathChanged(p);
     }
   }
 
@@ -503,6 +604,7 @@ export class FileServer {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.checkpointer.stop();
     for (const t of this.timers) clearInterval(t);
     for (const t of this.trailing.values()) clearTimeout(t);
     this.trailing.clear();
