@@ -538,22 +538,29 @@ export class FileServer {
    */
   private forgetIdle(now: number): void {
     if (this.draining) return;
-    for (const t of [...this.tailers.values()]) {
+    const idle: Tailer[] = [];
+    for (const t of this.tailers.values()) {
       if (t.state !== 'active' || t.dirty || !t.idPersisted || t.finishing) continue;
       if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0 || t.ack.committed !== t.readOffset) continue;
       if (now - t.lastGrowthAt < this.opts.forgetIdleMs || this.store.get(t.key)?.offset !== t.readOffset)
         continue;
-      const paths = [...this.byPath].filter(([, x]) => x === t).map(([p]) => p);
-      if (paths.length !== 1) continue; // a file under several names stays followed
+      idle.push(t);
+    }
+    if (idle.length === 0) return;
+    const paths = new Map<Tailer, string[]>();
+    for (const [p, x] of this.byPath) paths.set(x, [...(paths.get(x) ?? []), p]);
+    for (const t of idle) {
+      const at = paths.get(t);
+      if (at?.length !== 1) continue; // a file under several names stays followed
       this.tailers.delete(t.key);
       this.readable.delete(t);
-      this.byPath.delete(paths[0]!);
+      this.byPath.delete(at[0]!);
       if (t.fh !== null) {
         void t.fh.close().catch(() => {});
         t.fh = null;
         this.descriptors.release();
       }
-      this.resumer.forgotten.set(paths[0]!, t.key);
+      this.resumer.forgotten.set(at[0]!, t.key);
       this.forgottenTotal++;
       this.log.info({ path: t.path, offset: t.readOffset }, 'idle file forgotten; its checkpoint stays');
     }
@@ -587,6 +594,8 @@ export class FileServer {
   async drain(): Promise<void> {
     this.draining = true;
     await this.pathWorker;
+    // Forgotten files that grew while their event waited: followed again, to be read to their end below.
+    for (const p of [...this.resumer.forgotten.keys()]) await this.handlePath(p, false).catch(() => {});
     // Files closed while idle may have grown since (their event not handled yet): reopen those still there.
     for (const t of [...this.tailers.values()]) {
       if (t.fh !== null || t.state !== 'active') continue;
