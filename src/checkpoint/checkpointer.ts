@@ -10,8 +10,7 @@ export const ACK_CHECKPOINT_DELAY_MS = 100;
 export class Checkpointer {
   private checkpointing: Promise<void> | null = null;
   private soonTimer: NodeJS.Timeout | null = null;
-  /** Keys of finished files whose checkpoint entry is to be dropped. */
-  private readonly finished = new Set<string>();
+  private stopped = false;
 
   constructor(
     /** The tracked files, by key. */
@@ -23,21 +22,23 @@ export class Checkpointer {
 
   /** Something was acknowledged: write within delayMs, one write for all that arrive meanwhile. */
   soon(): void {
-    if (this.soonTimer !== null) return;
+    if (this.soonTimer !== null || this.stopped) return;
     this.soonTimer = setTimeout(() => {
       this.soonTimer = null;
       void this.checkpoint().catch(() => {});
     }, this.delayMs);
   }
 
+  /** No more scheduled writes (the shutdown writes its own checkpoint). */
   stop(): void {
+    this.stopped = true;
     if (this.soonTimer !== null) clearTimeout(this.soonTimer);
     this.soonTimer = null;
   }
 
-  /** A file was let go: its entry is dropped at the next write (unless it is tracked again by then). */
+  /** A file was let go: its entry is retired now, and dropped after a while (see CheckpointStore.retire). */
   markFinished(key: string): void {
-    this.finished.add(key);
+    if (!this.tailers.has(key)) this.store.retire(key);
   }
 
   /** Persist the acknowledged offsets of every changed file. */
@@ -53,11 +54,8 @@ export class Checkpointer {
   }
 
   private async writeCheckpoint(): Promise<void> {
-    for (const key of this.finished) if (!this.tailers.has(key)) this.store.delete(key);
-    this.finished.clear();
-    const written: Tailer[] = [];
     for (const t of [...this.tailers.values()]) {
-      if (!t.dirty) continue;
+      if (!t.dirty || t.idPrefix === '') continue;
       // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
       t.dirty = false;
       const entry = await this.entryFor(t).catch(() => null);
@@ -66,11 +64,9 @@ export class Checkpointer {
         continue;
       }
       this.store.set(entry);
-      written.push(t);
     }
     try {
       await this.store.flush();
-      for (const t of written) t.idPersisted = true;
     } catch (err) {
       this.log.error({ err, code: (err as { code?: string }).code }, 'checkpoint write failed; will retry');
       throw err;
@@ -83,7 +79,7 @@ export class Checkpointer {
    */
   writeSync(): void {
     for (const t of this.tailers.values()) {
-      if (!t.dirty || t.fh === null) continue;
+      if (!t.dirty || t.idPrefix === '' || t.fh === null) continue;
       try {
         const offset = t.ack.committed;
         const { fingerprint: fp, tail } = identitySync(t.fh.fd, offset, t.fingerprint);

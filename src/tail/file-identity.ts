@@ -1,5 +1,5 @@
 // File identity: device + inode, a fingerprint of the first bytes, and a hash of the bytes before an offset.
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash } from 'node:crypto';
 import { fstatSync, readSync } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 
@@ -7,6 +7,8 @@ import type { FileHandle } from 'node:fs/promises';
 export const FINGERPRINT_MAX_BYTES = 1024;
 /** At resume, this many bytes before the stored offset must hash the same. */
 export const TAIL_CHECK_BYTES = 256;
+/** The record id key covers the first line, up to this many bytes. */
+const ID_HEAD_BYTES = 64;
 
 export interface Hashed {
   len: number;
@@ -92,10 +94,30 @@ export async function tailMatches(fh: FileHandle, offset: number, expected: Hash
 }
 
 /**
- * The id key of a file generation that did not resume from its checkpoint: random, so a file that reuses
- * an old one's device and inode (or its first bytes) never reuses its record ids. It is written to the
- * checkpoint file before the first line is read, which keeps it stable across restarts.
+ * The key that makes record ids stable across retries and restarts: device, inode and the file's first
+ * line (up to 64 bytes), which no longer changes once a record exists. A truncated and rewritten file
+ * gets new ids, as it holds new lines.
  */
-export function freshIdKey(): string {
-  return randomBytes(8).toString('hex');
+export async function idKey(fh: FileHandle, dev: string, ino: string): Promise<string> {
+  const head = await readAt(fh, 0, ID_HEAD_BYTES);
+  return idKeyFrom(head, head.length, dev, ino);
+}
+
+export function idKeyFrom(head: Buffer, len: number, dev: string, ino: string): string {
+  const n = Math.min(len, ID_HEAD_BYTES);
+  const nl = head.indexOf(0x0a);
+  const end = nl >= 0 && nl < n ? nl + 1 : n;
+  return createHash('sha1').update(`${dev}:${ino}:`).update(head.subarray(0, end)).digest('hex').slice(0, 16);
+}
+
+/** A new id key for a rewritten file whose head key may equal the previous generation's. */
+export function saltedIdKey(previous: string, key: string): string {
+  return createHash('sha1').update(`${previous}>${key}`).digest('hex').slice(0, 16);
+}
+
+/** A file has a complete first line (or enough bytes) for a stable id key. */
+export function headIsStable(head: Buffer, len: number): boolean {
+  if (len >= ID_HEAD_BYTES) return true;
+  const nl = head.indexOf(0x0a);
+  return nl >= 0 && nl < len;
 }

@@ -10,7 +10,7 @@ import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { ACK_CHECKPOINT_DELAY_MS, Checkpointer } from '../checkpoint/checkpointer.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { DescriptorBudget } from './descriptor-budget.js';
-import { fileKey, fingerprintMatches } from './file-identity.js';
+import { fileKey, fingerprintMatches, headIsStable, idKey, idKeyFrom } from './file-identity.js';
 import { findByKey, Resumer } from './resume.js';
 import type { LineOutput, Tailer } from './tailer.js';
 
@@ -397,15 +397,10 @@ export class FileServer {
       ? (await fh.read(this.buf, 0, this.buf.length, t.readOffset)).bytesRead
       : this.read(t, fh);
     if (bytesRead > 0) {
-      if (!t.idPersisted) {
-        // The file's id key reaches the disk before its first line leaves, so a restart gives the same ids.
-        // Tried once: a state directory that cannot be written costs stable ids, not delivery.
-        t.idPersisted = true;
-        t.dirty = true;
-        await this.checkpoint().catch(() => {});
-        if (t.fh !== fh || t.finishing) return;
-        this.readable.add(t);
-        return; // read again: the buffer may have been used meanwhile
+      if (t.idPrefix === '') {
+        if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
+        else if (headIsStable(this.buf, bytesRead))
+          t.setHeadIdKey(idKeyFrom(this.buf, bytesRead, t.dev, t.ino));
       }
       t.timestamp = new Date().toISOString();
       t.framer.push(this.buf, bytesRead);
@@ -470,8 +465,13 @@ export class FileServer {
     t.pendingCharged = now;
   }
 
+  private async ensureId(t: Tailer): Promise<void> {
+    if (t.idPrefix === '' && t.fh !== null) t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
+  }
+
   /** Deliver the unfinished last line as it is (with an id key and a read time); recharge the budget. */
   private async flushPartialLine(t: Tailer): Promise<void> {
+    await this.ensureId(t);
     t.timestamp = new Date().toISOString();
     t.framer.flushPartial();
     this.chargePending(t);
@@ -501,6 +501,7 @@ export class FileServer {
       this.descriptors.release();
     }
     this.checkpointer.markFinished(t.key);
+    this.checkpointer.soon();
     this.log.info({ path: t.path }, 'done with file');
   }
 
@@ -540,7 +541,7 @@ export class FileServer {
     if (this.draining) return;
     const idle: Tailer[] = [];
     for (const t of this.tailers.values()) {
-      if (t.state !== 'active' || t.dirty || !t.idPersisted || t.finishing) continue;
+      if (t.state !== 'active' || t.dirty || t.idPrefix === '' || t.finishing) continue;
       if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0 || t.ack.committed !== t.readOffset) continue;
       if (now - t.lastGrowthAt < this.opts.forgetIdleMs || this.store.get(t.key)?.offset !== t.readOffset)
         continue;

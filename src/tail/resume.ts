@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { CheckpointEntry, CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { DescriptorBudget } from './descriptor-budget.js';
-import { fileKey, fingerprint, fingerprintMatches, freshIdKey, tailMatches } from './file-identity.js';
+import { fileKey, fingerprint, fingerprintMatches, idKey, tailMatches } from './file-identity.js';
 import { type LineOutput, Tailer } from './tailer.js';
 
 export interface ResumeOptions {
@@ -47,7 +47,7 @@ export class Resumer {
     let offset = 0;
     let why = 'new file';
     let resumed = false;
-    if (entry) {
+    if (entry && entry.retired === undefined) {
       const resumable =
         size >= entry.offset &&
         (await fingerprintMatches(fh, entry.fingerprint)) &&
@@ -60,7 +60,7 @@ export class Resumer {
         why = 'checkpoint does not match the file (replaced or truncated); reading from the beginning';
         this.log.warn({ path, code: 'LOGFERRY_CHECKPOINT_MISMATCH' }, why);
       }
-    } else if (initial && this.opts.startAt === 'end' && this.store.firstStart) {
+    } else if (!entry && initial && this.opts.startAt === 'end' && this.store.firstStart) {
       // Only at the very first start: later, a file without a checkpoint appeared while the agent was down.
       offset = size;
       why = 'start at end';
@@ -68,10 +68,13 @@ export class Resumer {
     const fp = await fingerprint(fh, size);
     const t = new Tailer(key, dev, ino, path, offset, fp, this.opts.maxLineBytes, this.out, this.onCommit);
     t.fh = fh;
-    // Ids are those of the checkpoint only when the file really resumed from it; else a new key, written
-    // to the checkpoint before the first line is read (see FileServer.readOnce).
-    t.setIdKey(resumed ? entry!.idKey : freshIdKey());
-    t.idPersisted = resumed;
+    if (resumed) t.setIdKey(entry!.idKey);
+    else {
+      // New lines under an identity whose ids were given before (a reused inode, a file replaced or
+      // truncated): salted with the old key, so a collector dropping duplicates by id keeps them.
+      if (entry) t.idSalt = entry.idKey;
+      if (offset > 0) t.setHeadIdKey(await idKey(fh, dev, ino));
+    }
     t.dirty = !resumed;
     for (const [p, k] of this.forgotten) if (k === key) this.forgotten.delete(p);
     this.tailers.set(key, t);
@@ -116,7 +119,7 @@ export class Resumer {
   private async recoverEntry(entry: CheckpointEntry, grace: boolean): Promise<void> {
     const found = await findByKey(dirname(entry.path), entry.key);
     if (found === null) {
-      this.store.delete(entry.key);
+      this.store.retire(entry.key);
       return;
     }
     const fh = await open(found, 'r').catch(() => null);
@@ -124,7 +127,7 @@ export class Resumer {
     const size = Number((await fh.stat()).size);
     if (size < entry.offset || (size === entry.offset && !grace)) {
       await fh.close();
-      this.store.delete(entry.key);
+      this.store.retire(entry.key);
       return;
     }
     const [dev, ino] = entry.key.split(':') as [string, string];
@@ -135,7 +138,7 @@ export class Resumer {
       this.tailers.delete(t.key);
       this.descriptors.release();
       await fh.close();
-      this.store.delete(entry.key);
+      this.store.retire(entry.key);
       return;
     }
     t.state = 'rotated';

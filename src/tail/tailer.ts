@@ -3,7 +3,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { AckTracker } from '../checkpoint/ack-tracker.js';
 import { type FramedLine, LineFramer, type LineReceiver } from '../frame/line-framer.js';
 import type { LineSource } from '../sinks/ndjson-encoder.js';
-import { EMPTY_FINGERPRINT, freshIdKey, type Hashed } from './file-identity.js';
+import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js';
 
 /** The next stage: receives each framed line of a tailed file. */
 export interface LineOutput {
@@ -18,8 +18,6 @@ export class Tailer implements LineReceiver, LineSource {
   path: string;
   fileJson: string;
   idPrefix = '';
-  /** The id key is in the checkpoint file on disk, so a restart gives this file's lines the same ids. */
-  idPersisted = false;
   /** Next byte to read. */
   readOffset: number;
   framer: LineFramer;
@@ -86,6 +84,18 @@ export class Tailer implements LineReceiver, LineSource {
     this.idPrefix = `${key}:`;
   }
 
+  /**
+   * The id key of the generation before a truncation (or of a checkpoint that no longer matches the file):
+   * mixed into the key computed from the head, so rewritten lines do not reuse old ids when the file starts
+   * with the same first line again.
+   */
+  idSalt = '';
+
+  /** Set the id key computed from the file's head (dev, ino, first line). */
+  setHeadIdKey(key: string): void {
+    this.setIdKey(this.idSalt === '' ? key : saltedIdKey(this.idSalt, key));
+  }
+
   get idKey(): string {
     return this.idPrefix.slice(0, -1);
   }
@@ -100,9 +110,8 @@ export class Tailer implements LineReceiver, LineSource {
     this.framer.flushPartial();
     this.framer.reset(0);
     this.readOffset = 0;
-    // New lines under this identity: new ids, or a collector dropping duplicates would drop them.
-    this.setIdKey(freshIdKey());
-    this.idPersisted = false;
+    if (this.idPrefix !== '') this.idSalt = this.idKey;
+    this.idPrefix = '';
     this.fingerprint = EMPTY_FINGERPRINT;
     this.ack = new AckTracker(0, (tr) => this.onCommit(this, tr));
     this.dirty = true;
