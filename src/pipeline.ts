@@ -329,6 +329,14 @@ export class Pipeline implements TailOutput, MetricsSource {
     return this.trust.refusals.byReason;
   }
 
+  fileLifecycle(): { waiting: number; lostWaiting: number; forgotten: number } {
+    return {
+      waiting: this.files.waitingFiles,
+      lostWaiting: this.files.lostWaiting,
+      forgotten: this.files.forgottenTotal,
+    };
+  }
+
   checkpointStats(): { writes: number; failures: number } {
     return { writes: this.store.writes, failures: this.store.failures };
   }

@@ -17,7 +17,18 @@ export interface CheckpointEntry {
   tail: Hashed | null;
   idKey: string;
   updatedAt: string;
+  /**
+   * When the file was let go (rotated away and read, or deleted). A retired entry is never resumed from;
+   * it keeps the file's id key, which salts the ids of a new file that gets the same device and inode.
+   */
+  retired?: string;
 }
+
+/** Retired entries kept, the most recent first, and for at most this long. */
+const RETIRED_MAX = 256;
+const RETIRED_KEEP_MS = 24 * 3600 * 1000;
+/** Never matches a file (the hash of one byte is hex), so an older agent reading the file does not resume. */
+const RETIRED_FINGERPRINT = { len: 1, hash: 'retired' };
 
 const FILE_NAME = 'checkpoints.json';
 const VERSION = 1;
@@ -67,6 +78,11 @@ export class CheckpointStore {
   readonly file: string;
   /** True when the stored file was unreadable and was set aside at load. */
   recoveredFromCorruption = false;
+  /**
+   * No checkpoint file at load: the agent's very first start with this state directory. The file is
+   * written at every start (see `markStarted`), even with no entry, so it is the marker of a first start.
+   */
+  firstStart = false;
   writes = 0;
   failures = 0;
 
@@ -95,7 +111,10 @@ export class CheckpointStore {
         },
       );
     }
-    if (text === null) return;
+    if (text === null) {
+      this.firstStart = true;
+      return;
+    }
     try {
       if (text instanceof NotRegular) throw text;
       const doc = JSON.parse(text) as { version?: number; files?: unknown };
@@ -127,8 +146,39 @@ export class CheckpointStore {
     return this.entries.get(key);
   }
 
+  /** The entries of files not let go. */
   all(): CheckpointEntry[] {
-    return [...this.entries.values()];
+    return [...this.entries.values()].filter((e) => e.retired === undefined);
+  }
+
+  /** The file was let go: only its id key is kept, for a while (see CheckpointEntry.retired). */
+  retire(key: string): void {
+    const e = this.entries.get(key);
+    if (e === undefined || e.retired !== undefined) return;
+    const now = new Date().toISOString();
+    // Re-inserted: the map's order is the order of retirement, oldest first.
+    this.entries.delete(key);
+    this.entries.set(key, {
+      key,
+      path: '',
+      offset: 0,
+      fingerprint: RETIRED_FINGERPRINT,
+      tail: null,
+      idKey: e.idKey,
+      updatedAt: now,
+      retired: now,
+    });
+    this.dirty = true;
+    this.pruneRetired();
+  }
+
+  private pruneRetired(): void {
+    const retired = [...this.entries.values()].filter((e) => e.retired !== undefined);
+    const oldest = Date.now() - RETIRED_KEEP_MS;
+    for (let i = 0; i < retired.length; i++) {
+      const e = retired[i]!;
+      if (i < retired.length - RETIRED_MAX || Date.parse(e.retired!) < oldest) this.delete(e.key);
+    }
   }
 
   set(entry: CheckpointEntry): void {
@@ -138,6 +188,11 @@ export class CheckpointStore {
 
   delete(key: string): void {
     if (this.entries.delete(key)) this.dirty = true;
+  }
+
+  /** The next flush writes the file even when no entry changed (the marker that a start happened). */
+  markStarted(): void {
+    if (this.firstStart) this.dirty = true;
   }
 
   private serialize(): string {
@@ -226,6 +281,7 @@ function isEntry(e: unknown): e is CheckpointEntry {
     x.offset >= 0 &&
     isHashed(x.fingerprint) &&
     (x.tail === null || isHashed(x.tail)) &&
-    typeof x.idKey === 'string'
+    typeof x.idKey === 'string' &&
+    (x.retired === undefined || typeof x.retired === 'string')
   );
 }

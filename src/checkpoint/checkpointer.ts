@@ -4,21 +4,41 @@ import { FINGERPRINT_MAX_BYTES, fingerprint, identitySync, tailHash } from '../t
 import type { Tailer } from '../tail/tailer.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
 
+/** An acknowledgement is in the checkpoint file at most this long after it arrived (writes coalesced). */
+export const ACK_CHECKPOINT_DELAY_MS = 100;
+
 export class Checkpointer {
   private checkpointing: Promise<void> | null = null;
-  /** Keys of finished files whose checkpoint entry is to be dropped. */
-  private readonly finished = new Set<string>();
+  private soonTimer: NodeJS.Timeout | null = null;
+  private stopped = false;
 
   constructor(
     /** The tracked files, by key. */
     private readonly tailers: ReadonlyMap<string, Tailer>,
     private readonly store: CheckpointStore,
     private readonly log: Logger,
+    private readonly delayMs = ACK_CHECKPOINT_DELAY_MS,
   ) {}
 
-  /** A file was let go: its entry is dropped at the next write (unless it is tracked again by then). */
+  /** Something was acknowledged: write within delayMs, one write for all that arrive meanwhile. */
+  soon(): void {
+    if (this.soonTimer !== null || this.stopped) return;
+    this.soonTimer = setTimeout(() => {
+      this.soonTimer = null;
+      void this.checkpoint().catch(() => {});
+    }, this.delayMs);
+  }
+
+  /** No more scheduled writes (the shutdown writes its own checkpoint). */
+  stop(): void {
+    this.stopped = true;
+    if (this.soonTimer !== null) clearTimeout(this.soonTimer);
+    this.soonTimer = null;
+  }
+
+  /** A file was let go: its entry is retired now, and dropped after a while (see CheckpointStore.retire). */
   markFinished(key: string): void {
-    this.finished.add(key);
+    if (!this.tailers.has(key)) this.store.retire(key);
   }
 
   /** Persist the acknowledged offsets of every changed file. */
@@ -34,9 +54,7 @@ export class Checkpointer {
   }
 
   private async writeCheckpoint(): Promise<void> {
-    for (const key of this.finished) if (!this.tailers.has(key)) this.store.delete(key);
-    this.finished.clear();
-    for (const t of this.tailers.values()) {
+    for (const t of [...this.tailers.values()]) {
       if (!t.dirty || t.idPrefix === '') continue;
       // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
       t.dirty = false;

@@ -173,6 +173,11 @@ export const VARIABLES = [
       'A fully delivered file idle this long releases its descriptor (reopened on change).',
     ),
     int(
+      'LOGFERRY_FORGET_IDLE_MS',
+      { min: 1000, max: 30 * DAY, def: HOUR, unit: 'ms' },
+      'A fully delivered file idle this long is forgotten (tailer, metric series); its checkpoint entry stays while it is at its path.',
+    ),
+    int(
       'LOGFERRY_ROTATE_WAIT_MS',
       { min: 0, max: DAY, def: 5000, unit: 'ms' },
       'A renamed or deleted file is kept until read to its end, acknowledged, and quiet this long.',

@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ByteBudget } from '../batch/byte-budget.js';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { Checkpointer } from '../checkpoint/checkpointer.js';
+import { ACK_CHECKPOINT_DELAY_MS, Checkpointer } from '../checkpoint/checkpointer.js';
 import type { Trust } from '../discover/trust.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { openChecked, reopenChecked, sizeIsHonest } from './checked-open.js';
@@ -31,6 +31,9 @@ const IDLE_CHECK_MS = 5000;
 /** Files refused for a size unlike their content (dev:ino) remembered; past this many, memory starts over. */
 const MAX_SIZE_LIARS = 1024;
 
+/** How often the paths of forgotten and waiting files are looked at (a missed delete or rename event). */
+const SWEEP_MS = 60_000;
+
 export interface FileServerOptions {
   startAt: 'beginning' | 'end';
   maxLineBytes: number;
@@ -40,6 +43,8 @@ export interface FileServerOptions {
   rotateWaitMs: number;
   pollIntervalMs: number;
   checkpointIntervalMs: number;
+  /** A fully delivered file idle this long is forgotten: only its checkpoint entry is kept. */
+  forgetIdleMs: number;
 }
 
 /** The stage after the tailers: lines go in; `flush` seals what is open (a file finished). */
@@ -73,6 +78,14 @@ export class FileServer {
   private lastReadAt = Date.now();
   /** Reads go through libuv's thread pool (a synchronous one was slow, see `read`). */
   private asyncReads = false;
+  /** Warnings that can repeat per read (truncation, lost files). */
+  private readonly noisy: RateLimitedLog;
+  /** Paths whose file waits for a descriptor (LOGFERRY_MAX_OPEN_FILES), with the key of that file. */
+  private readonly waiting = new Map<string, string>();
+  /** Files that left their path (rotated or deleted) while they waited for a descriptor, never read. */
+  lostWaiting = 0;
+  /** Idle, fully delivered files forgotten so far. */
+  forgottenTotal = 0;
 
   /** How long files have waited to be read while there was room in the budget (a stuck read loop), in ms. */
   get stalledMs(): number {
@@ -82,7 +95,7 @@ export class FileServer {
 
   constructor(
     private readonly opts: FileServerOptions,
-    store: CheckpointStore,
+    private readonly store: CheckpointStore,
     private readonly budget: ByteBudget,
     private readonly out: TailOutput,
     private readonly log: Logger,
@@ -91,16 +104,21 @@ export class FileServer {
     /** Which files may be read, and the record of those refused. */
     private readonly trust: Trust,
   ) {
-    this.noisy = new RateLimitedLog(log);
     this.buf = readBuffer ?? Buffer.allocUnsafe(opts.readChunkBytes);
+    this.noisy = new RateLimitedLog(log);
     this.descriptors = new DescriptorBudget(
       opts.maxOpenFiles,
       opts.idleCloseMs,
       this.tailers,
       (t) => this.readable.delete(t),
-      new RateLimitedLog(log),
+      this.noisy,
     );
-    this.checkpointer = new Checkpointer(this.tailers, store, log);
+    this.checkpointer = new Checkpointer(
+      this.tailers,
+      store,
+      log,
+      Math.min(ACK_CHECKPOINT_DELAY_MS, opts.checkpointIntervalMs),
+    );
     this.resumer = new Resumer(
       opts,
       store,
@@ -114,8 +132,6 @@ export class FileServer {
     );
   }
 
-  /** Warnings that can repeat per read (truncation). */
-  private readonly noisy: RateLimitedLog;
   /** Files whose reads go on past the size they report (a kernel file system): never read again. */
   private readonly sizeLiars = new Set<string>();
 
@@ -128,6 +144,12 @@ export class FileServer {
     // Paths reported meanwhile wait in the queue: handled concurrently, a file would be followed twice.
     for (const p of initial) await this.handlePath(p, true);
     await this.resumer.recoverRotated();
+    // Before any read: the entries of the files just followed (their ids, the START_AT positions) and, at
+    // the first start, the checkpoint file itself, the marker that the first start happened.
+    this.store.markStarted();
+    const written = this.checkpoint();
+    if (this.store.firstStart) await written;
+    else await written.catch(() => {}); // logged; the next write retries
     this.running = true;
     if (this.pathQueue.size > 0) this.pathWorker ??= this.drainPaths();
     this.loopDone = this.loop();
@@ -143,7 +165,7 @@ export class FileServer {
 
   /** The path leads to a file being followed. */
   follows(path: string): boolean {
-    return this.byPath.has(path);
+    return this.byPath.has(path) || this.resumer.forgotten.has(path);
   }
 
   /** Something happened at a path (discovery event or rescan). */
@@ -184,11 +206,14 @@ export class FileServer {
     const st = await stat(path, { bigint: true }).catch(() => null);
     const known = this.byPath.get(path);
     if (st === null || !st.isFile()) {
+      this.checkWaiting(path, null);
       if (known) await this.dropPath(path, known, 'path removed');
+      else await this.resumer.recoverAt(path);
       if (st !== null) this.trust.refusals.refuse(path, 'not-regular');
       return;
     }
     const key = fileKey(st.dev, st.ino);
+    this.checkWaiting(path, key);
     if (known && known.key !== key) await this.dropPath(path, known, 'path now leads to another file');
     const existing = this.tailers.get(key);
     if (existing) {
@@ -212,7 +237,11 @@ export class FileServer {
       return;
     }
     if (this.sizeLiars.has(key)) return this.trust.refusals.refuse(path, 'size-mismatch');
-    if (!this.descriptors.reserve()) return; // retried by the next rescan
+    if (this.resumer.unchangedForgotten(path, key, Number(st.size))) return;
+    if (!this.descriptors.reserve()) {
+      this.waiting.set(path, key);
+      return; // retried by the next rescan
+    }
     const opened = await openChecked(path, this.trust.policy);
     if ('refused' in opened) {
       await this.unused(null);
@@ -240,8 +269,29 @@ export class FileServer {
       if (t === null) await this.unused(fh);
     }
     if (t === null) return this.handlePath(path, initial);
+    this.waiting.delete(path);
     this.byPath.set(path, t);
     this.markReadable(t);
+    await this.resumer.recoverAt(path); // a forgotten file there before this one was rotated away
+  }
+
+  /** The file `path` led to while it waited for a descriptor: lost when the path now leads elsewhere. */
+  private checkWaiting(path: string, key: string | null): void {
+    const was = this.waiting.get(path);
+    if (was === undefined || was === key) return;
+    this.waiting.delete(path);
+    if (this.tailers.has(was)) return; // followed under another name meanwhile
+    this.lostWaiting++;
+    this.noisy.warn(
+      'LOGFERRY_LOST_WAITING',
+      { code: 'LOGFERRY_LOST_WAITING', path, maxOpenFiles: this.opts.maxOpenFiles },
+      'a file waiting for a descriptor was rotated away or deleted before it was read; raise LOGFERRY_MAX_OPEN_FILES',
+    );
+  }
+
+  /** Files waiting for a descriptor now. */
+  get waitingFiles(): number {
+    return this.waiting.size;
   }
 
   /** `path` no longer leads to `t`: let go of the file only when no other matching path does (symlinks). */
@@ -490,12 +540,14 @@ export class FileServer {
       this.descriptors.release();
     }
     this.checkpointer.markFinished(t.key);
+    this.checkpointer.soon();
     this.log.info({ path: t.path }, 'done with file');
   }
 
   private onCommit(t: Tailer, tracker: AckTracker): void {
     if (tracker !== t.ack) return; // a generation before a truncation
     t.dirty = true;
+    this.checkpointer.soon();
     this.maybeRelease(t);
   }
 
@@ -504,12 +556,67 @@ export class FileServer {
     if (now - this.lastIdleCheck >= IDLE_CHECK_MS) {
       this.lastIdleCheck = now;
       this.descriptors.closeIdle(false);
+      this.forgetIdle(now);
+    }
+    if (now - this.lastSweep >= SWEEP_MS) {
+      this.lastSweep = now;
+      void this.sweep();
     }
     for (const t of this.tailers.values()) {
       // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
       // rescan (which compares sizes) as a guard against a missed event; polling 1,000 quiet files would
       // cost more CPU than the rest of the agent at rest.
       if (t.fh !== null && !t.finishing && t.state === 'rotated') this.markReadable(t);
+    }
+  }
+
+  private lastSweep = Date.now();
+
+  /**
+   * Let go of files idle for forgetIdleMs whose every line is acknowledged and checkpointed: their tailer,
+   * descriptor and metric series go, their checkpoint entry stays until the file leaves its path.
+   */
+  private forgetIdle(now: number): void {
+    if (this.draining) return;
+    const idle: Tailer[] = [];
+    for (const t of this.tailers.values()) {
+      if (t.state !== 'active' || t.dirty || t.idPrefix === '' || t.finishing) continue;
+      if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0 || t.ack.committed !== t.readOffset) continue;
+      if (now - t.lastGrowthAt < this.opts.forgetIdleMs || this.store.get(t.key)?.offset !== t.readOffset)
+        continue;
+      idle.push(t);
+    }
+    if (idle.length === 0) return;
+    const paths = new Map<Tailer, string[]>();
+    for (const [p, x] of this.byPath) paths.set(x, [...(paths.get(x) ?? []), p]);
+    for (const t of idle) {
+      const at = paths.get(t);
+      if (at?.length !== 1) continue; // a file under several names stays followed
+      this.tailers.delete(t.key);
+      this.readable.delete(t);
+      this.byPath.delete(at[0]!);
+      if (t.fh !== null) {
+        void t.fh.close().catch(() => {});
+        t.fh = null;
+        this.descriptors.release();
+      }
+      this.resumer.forgotten.set(at[0]!, t.key);
+      this.forgottenTotal++;
+      this.log.info({ path: t.path, offset: t.readOffset }, 'idle file forgotten; its checkpoint stays');
+    }
+  }
+
+  /** Look at the paths of forgotten and waiting files, in case their delete or rename event was missed. */
+  private async sweep(): Promise<void> {
+    const paths = [...this.resumer.forgotten.keys(), ...this.waiting.keys()];
+    for (const p of paths) {
+      if (!this.running || this.draining) return;
+      const st = await stat(p, { bigint: true }).catch(() => null);
+      const key = st?.isFile() ? fileKey(st.dev, st.ino) : null;
+      const was = this.resumer.forgotten.get(p) ?? this.waiting.get(p);
+      if (was === undefined) continue;
+      const grown = key === was && Number(st!.size) !== this.store.get(was)?.offset;
+      if (key !== was || (grown && this.resumer.forgotten.has(p))) this.pathChanged(p);
     }
   }
 
@@ -527,6 +634,8 @@ export class FileServer {
   async drain(): Promise<void> {
     this.draining = true;
     await this.pathWorker;
+    // Forgotten files that grew while their event waited: followed again, to be read to their end below.
+    for (const p of [...this.resumer.forgotten.keys()]) await this.handlePath(p, false).catch(() => {});
     // Files closed while idle may have grown since (their event not handled yet): reopen those still there.
     for (const t of [...this.tailers.values()]) {
       if (t.fh !== null || t.state !== 'active') continue;
@@ -544,6 +653,7 @@ export class FileServer {
 
   async stop(): Promise<void> {
     this.running = false;
+    this.checkpointer.stop();
     for (const t of this.timers) clearInterval(t);
     for (const t of this.trailing.values()) clearTimeout(t);
     this.trailing.clear();

@@ -4,7 +4,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
-import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import type { CheckpointEntry, CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import type { TrustPolicy } from '../discover/trust.js';
 import { reopenChecked } from './checked-open.js';
 import type { DescriptorBudget } from './descriptor-budget.js';
@@ -17,6 +17,12 @@ export interface ResumeOptions {
 }
 
 export class Resumer {
+  /**
+   * Files let go while idle and fully delivered, path to key: only their checkpoint entry is kept, so the
+   * file resumes from it when it grows, and the entry goes when the file is rotated away or deleted.
+   */
+  readonly forgotten = new Map<string, string>();
+
   constructor(
     private readonly opts: ResumeOptions,
     private readonly store: CheckpointStore,
@@ -43,7 +49,8 @@ export class Resumer {
     const key = fileKey(dev, ino);
     let offset = 0;
     let why = 'new file';
-    if (entry) {
+    let resumed = false;
+    if (entry && entry.retired === undefined) {
       const resumable =
         size >= entry.offset &&
         (await fingerprintMatches(fh, entry.fingerprint)) &&
@@ -51,23 +58,28 @@ export class Resumer {
       if (resumable) {
         offset = entry.offset;
         why = 'checkpoint';
+        resumed = true;
       } else {
         why = 'checkpoint does not match the file (replaced or truncated); reading from the beginning';
         this.log.warn({ path, code: 'LOGFERRY_CHECKPOINT_MISMATCH' }, why);
       }
-    } else if (initial && this.opts.startAt === 'end' && !this.store.recoveredFromCorruption) {
+    } else if (!entry && initial && this.opts.startAt === 'end' && this.store.firstStart) {
+      // Only at the very first start: later, a file without a checkpoint appeared while the agent was down.
       offset = size;
       why = 'start at end';
     }
     const fp = await fingerprint(fh, size);
     const t = new Tailer(key, dev, ino, path, offset, fp, this.opts.maxLineBytes, this.out, this.onCommit);
     t.fh = fh;
-    if (entry && offset === entry.offset) t.setIdKey(entry.idKey);
+    if (resumed) t.setIdKey(entry!.idKey);
     else {
-      if (entry) t.idSalt = entry.idKey; // the checkpointed file was truncated or replaced: new lines
+      // New lines under an identity whose ids were given before (a reused inode, a file replaced or
+      // truncated): salted with the old key, so a collector dropping duplicates by id keeps them.
+      if (entry) t.idSalt = entry.idKey;
       if (offset > 0) t.setHeadIdKey(await idKey(fh, dev, ino));
     }
-    t.dirty = entry === undefined || offset !== entry.offset;
+    t.dirty = !resumed;
+    for (const [p, k] of this.forgotten) if (k === key) this.forgotten.delete(p);
     this.tailers.set(key, t);
     this.log.info({ path, offset, size, from: why }, 'following file');
     return t;
@@ -76,38 +88,68 @@ export class Resumer {
   /** A checkpointed file not found under its path: look for it beside it (rotated while we were down). */
   async recoverRotated(): Promise<void> {
     for (const entry of this.store.all()) {
-      if (this.tailers.has(entry.key)) continue;
-      const found = await findByKey(dirname(entry.path), entry.key);
-      if (found === null) {
-        this.store.delete(entry.key);
-        continue;
-      }
-      const [dev, ino] = entry.key.split(':') as [string, string];
-      const fh = await reopenChecked(found, { dev, ino }, this.policy);
-      if (fh === null) continue;
-      const size = Number((await fh.stat()).size);
-      if (size <= entry.offset) {
-        await fh.close();
-        this.store.delete(entry.key);
-        continue;
-      }
-      this.descriptors.take();
-      const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry);
-      if (t.readOffset === 0 && entry.offset > 0) {
-        // Not the file we had: a stranger beside ours.
-        this.tailers.delete(t.key);
-        this.descriptors.release();
-        await fh.close();
-        this.store.delete(entry.key);
-        continue;
-      }
-      t.state = 'rotated';
-      this.log.info(
-        { path: entry.path, rotatedTo: found, offset: t.readOffset },
-        'reading the rest of a file rotated while stopped',
-      );
-      this.markReadable(t);
+      if (!this.tailers.has(entry.key)) await this.recoverEntry(entry, false);
     }
+  }
+
+  /**
+   * An event at a path that led to a forgotten file: when the path no longer leads to it, the file was
+   * rotated (its rest is read, as for a file rotated while stopped) or deleted (its entry is dropped).
+   */
+  async recoverAt(path: string): Promise<void> {
+    const key = this.forgotten.get(path);
+    if (key === undefined) return;
+    const st = await stat(path, { bigint: true }).catch(() => null);
+    if (st?.isFile() && fileKey(st.dev, st.ino) === key) return;
+    this.forgotten.delete(path);
+    const entry = this.store.get(key);
+    if (entry !== undefined && !this.tailers.has(key)) await this.recoverEntry(entry, true);
+  }
+
+  /** The path leads to a forgotten file that has not grown since: nothing to open. */
+  unchangedForgotten(path: string, key: string, size: number): boolean {
+    if (this.forgotten.get(path) !== key) return false;
+    if (this.store.get(key)?.offset === size) return true;
+    this.forgotten.delete(path);
+    return false;
+  }
+
+  /**
+   * Find the file of `entry` beside its path and read what it holds past the entry. With `grace` (a
+   * rotation seen while running), a file with nothing new is still followed for the rotate wait: the
+   * writer may not have reopened its path yet.
+   */
+  private async recoverEntry(entry: CheckpointEntry, grace: boolean): Promise<void> {
+    const found = await findByKey(dirname(entry.path), entry.key);
+    if (found === null) {
+      this.store.retire(entry.key);
+      return;
+    }
+    const [dev, ino] = entry.key.split(':') as [string, string];
+    const fh = await reopenChecked(found, { dev, ino }, this.policy);
+    if (fh === null) return;
+    const size = Number((await fh.stat()).size);
+    if (size < entry.offset || (size === entry.offset && !grace)) {
+      await fh.close();
+      this.store.retire(entry.key);
+      return;
+    }
+    this.descriptors.take();
+    const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry);
+    if (t.readOffset === 0 && entry.offset > 0) {
+      // Not the file we had: a stranger beside ours.
+      this.tailers.delete(t.key);
+      this.descriptors.release();
+      await fh.close();
+      this.store.retire(entry.key);
+      return;
+    }
+    t.state = 'rotated';
+    this.log.info(
+      { path: entry.path, rotatedTo: found, offset: t.readOffset },
+      grace ? 'reading the rest of a rotated file' : 'reading the rest of a file rotated while stopped',
+    );
+    this.markReadable(t);
   }
 }
 

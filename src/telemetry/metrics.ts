@@ -30,6 +30,8 @@ export interface MetricsSource {
   batchesSealed(): Readonly<Record<string, number>>;
   /** Paths refused by the trust boundary, per reason. */
   filesRefused(): Readonly<Record<string, number>>;
+  /** Files waiting for a descriptor now, lost while waiting, and forgotten while idle (totals). */
+  fileLifecycle(): { waiting: number; lostWaiting: number; forgotten: number };
 }
 
 /** A counter whose value is copied from a running total at scrape time. */
@@ -134,6 +136,28 @@ export function createMetrics(source: MetricsSource): Registry {
   mirrored(registry, 'logferry_checkpoint_failures_total', 'Checkpoint writes that failed.', [], (c) =>
     c.inc(source.checkpointStats().failures),
   );
+  mirrored(
+    registry,
+    'logferry_files_lost_waiting_total',
+    'Files rotated away or deleted while they waited for a descriptor (LOGFERRY_MAX_OPEN_FILES), never read.',
+    [],
+    (c) => c.inc(source.fileLifecycle().lostWaiting),
+  );
+  mirrored(
+    registry,
+    'logferry_files_forgotten_total',
+    'Idle, fully delivered files let go (LOGFERRY_FORGET_IDLE_MS); their checkpoint entry stays.',
+    [],
+    (c) => c.inc(source.fileLifecycle().forgotten),
+  );
+  new Gauge({
+    name: 'logferry_files_waiting',
+    help: 'Files waiting for a descriptor (LOGFERRY_MAX_OPEN_FILES).',
+    registers: [registry],
+    collect() {
+      this.set(source.fileLifecycle().waiting);
+    },
+  });
   new Gauge({
     name: 'logferry_requests_in_flight',
     help: 'Requests sent and not yet answered.',

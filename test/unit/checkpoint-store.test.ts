@@ -165,3 +165,53 @@ test('flushSync writes the current entries atomically', async (t) => {
   await s.flush();
   assert.equal(s.writes, writes);
 });
+
+test('the first start: no checkpoint file means first start; the marker write makes the next load not one', async (t) => {
+  const dir = join(await tempDir(t), 'state');
+  const a = await reload(dir);
+  assert.equal(a.firstStart, true);
+  a.markStarted();
+  await a.flush();
+  const b = await reload(dir);
+  assert.equal(b.firstStart, false);
+  assert.deepEqual(b.all(), []);
+  b.markStarted(); // not a first start: nothing to write
+  const writes = b.writes;
+  await b.flush();
+  assert.equal(b.writes, writes);
+});
+
+test('a retired entry keeps only its id key, survives a reload, is not listed, and the oldest go past the cap', async (t) => {
+  const dir = join(await tempDir(t), 'state');
+  const a = await reload(dir);
+  a.set(entry('1:1', 500));
+  a.set(entry('1:2', 10));
+  a.retire('1:1');
+  a.retire('never-there');
+  assert.deepEqual(
+    a.all().map((e) => e.key),
+    ['1:2'],
+  );
+  const r = a.get('1:1')!;
+  assert.equal(r.idKey, 'id-1:1');
+  assert.equal(typeof r.retired, 'string');
+  assert.equal(r.path, '');
+  assert.equal(r.offset, 0);
+  await a.flush();
+  const b = await reload(dir);
+  assert.equal(b.recoveredFromCorruption, false);
+  assert.equal(b.get('1:1')?.retired, r.retired);
+  // Past 256 retired entries, the oldest are dropped.
+  for (let i = 0; i < 300; i++) {
+    b.set(entry(`2:${i}`, 1));
+    b.retire(`2:${i}`);
+  }
+  assert.equal(b.get('1:1'), undefined);
+  assert.equal(b.get('2:43'), undefined);
+  assert.equal(b.get('2:44')?.idKey, 'id-2:44');
+  assert.equal(b.get('2:299')?.idKey, 'id-2:299');
+  assert.deepEqual(
+    b.all().map((e) => e.key),
+    ['1:2'],
+  );
+});
