@@ -1,10 +1,9 @@
 #!/usr/bin/env node
-// Process entry: environment → config → pipeline → signals; nothing else.
+// Process entry: command line → command; the agent's run is environment → config → pipeline → signals.
 import { setFlagsFromString } from 'node:v8';
-import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
+import { HELP, packageVersion, parseCommandLine } from './cli.js';
+import type { Config } from './config/config.js';
 import { ConfigError } from './errors.js';
-import { Pipeline } from './pipeline.js';
-import { createLogger } from './telemetry/logger.js';
 
 // undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it with its baseline compiler
 // (Liftoff), then, once it is hot, again with TurboFan in the background: that second compile was measured
@@ -13,10 +12,16 @@ import { createLogger } from './telemetry/logger.js';
 // request (undici compiles llhttp lazily, at its first connection).
 setFlagsFromString('--liftoff-only');
 
-async function main(): Promise<void> {
-  let cfg: ReturnType<typeof loadConfig>;
+async function runAgent(env: NodeJS.ProcessEnv): Promise<undefined> {
+  // Imported here rather than at the top so that --help, --version and the other commands do not load them.
+  const [{ checkConfigFiles, loadConfig, redactUrl }, { Pipeline }, { createLogger }] = await Promise.all([
+    import('./config/config.js'),
+    import('./pipeline.js'),
+    import('./telemetry/logger.js'),
+  ]);
+  let cfg: Config;
   try {
-    cfg = loadConfig(process.env);
+    cfg = loadConfig(env);
     checkConfigFiles(cfg);
   } catch (err) {
     if (err instanceof ConfigError) {
@@ -94,16 +99,23 @@ async function main(): Promise<void> {
   }
 }
 
-if (process.argv[2] === 'status') {
-  // Loaded only for this command: the agent's start does not pay for it.
-  void import('./status/status-command.js')
-    .then(({ runStatus }) => runStatus(process.env))
-    .then((code) => process.exit(code));
-} else if (process.argv[2] !== undefined) {
-  process.stderr.write(
-    `logferry: unknown command ${JSON.stringify(process.argv[2])}; commands: status (or none, to run the agent)\n`,
-  );
-  process.exit(2);
+/** Each command's module is loaded only when that command runs; `run` never returns a status (it exits itself). */
+const commands: Record<string, () => Promise<(env: NodeJS.ProcessEnv) => Promise<number | undefined>>> = {
+  run: async () => runAgent,
+  status: async () => (await import('./status/status-command.js')).runStatus,
+  // replay: async () => (await import('./replay/replay-command.js')).runReplay,
+};
+
+const line = parseCommandLine(process.argv.slice(2), Object.keys(commands));
+if (line.kind === 'help') process.stdout.write(HELP);
+else if (line.kind === 'version') process.stdout.write(`${packageVersion()}\n`);
+else if (line.kind === 'usage-error') {
+  process.stderr.write(`logferry: ${line.message}\n`);
+  process.exitCode = 2;
 } else {
-  void main();
+  void commands[line.command]!()
+    .then((command) => command(process.env))
+    .then((code) => {
+      if (code !== undefined) process.exit(code);
+    });
 }
