@@ -16,7 +16,7 @@ export interface ConfigProblem {
   message: string;
 }
 
-/** Every bad environment variable at once; main.ts prints it and exits 2. */
+/** Every bad environment variable at once; agent.ts prints it and exits 2. */
 export class ConfigError extends LogferryError {
   constructor(readonly problems: ConfigProblem[]) {
     super('LOGFERRY_CONFIG', problems.map((p) => `${p.variable}: ${p.message}`).join('\n'));

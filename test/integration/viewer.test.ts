@@ -1,13 +1,14 @@
 // The demo end to end in a real browser: the example collector (examples/collector/server.ts) and its viewer
 // page, the sample app writing logs into a temp dir, and the agent (a real child process) between them.
-// Headless Chromium (playwright-core, system /usr/bin/chromium) loads the page from 127.0.0.1 only.
+// Headless Chromium (test/helpers/browser.ts: the npm-shipped binary under playwright-core) loads the page from
+// 127.0.0.1 only.
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { gzipSync } from 'node:zlib';
-import { type Browser, chromium, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import {
   type CollectorServer,
   type StoredRecord,
@@ -15,20 +16,9 @@ import {
 } from '../../examples/collector/server.js';
 import { startSampleApp } from '../../examples/sample-app.js';
 import { agentStarted, startAgent, tempDir } from '../helpers/agent.js';
+import { launchChromium } from '../helpers/browser.js';
 import { FAST_ENV } from '../helpers/fast-env.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const CHROMIUM_ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 type Ctx = { after(fn: () => Promise<void>): void };
 
@@ -48,8 +38,7 @@ function cleanupStack(t: Ctx): (fn: () => unknown) => void {
 }
 
 async function launch(defer: (fn: () => unknown) => void): Promise<Browser> {
-  assert.ok(existsSync(CHROMIUM), `${CHROMIUM} is missing (.ci/run installs the Debian chromium package)`);
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, timeout: 30_000 });
+  const browser = await launchChromium();
   defer(() => browser.close());
   return browser;
 }
