@@ -41,6 +41,8 @@ export type Acceptance =
       duplicates: number;
       /** First retryable item error, for the log. */
       retryReason: string;
+      /** Some items to retry were refused for the request, not their content (an item 401/403/404): held. */
+      heldStatus?: number;
     }
   /** The collector stored what it could and says it dropped some records for good (not retried). */
   | { kind: 'dropped'; count: number; reason: string }
@@ -75,8 +77,11 @@ export interface Sink {
   headers?(): Record<string, string>;
   /** The whole batch as one request body (uncompressed). */
   encode(records: readonly LogRecord[]): Buffer;
-  /** Read a 2xx answer (when `readsSuccessBody`); without it every record is stored. */
-  accepted?(body: Buffer, contentType: string | undefined, records: number): Acceptance;
+  /**
+   * Read a 2xx answer (when `readsSuccessBody`); without it every record is stored. `truncated`: the answer
+   * was too large to read whole and `body` is only its start (answer what the protocol allows, losing nothing).
+   */
+  accepted?(body: Buffer, contentType: string | undefined, records: number, truncated: boolean): Acceptance;
   /** This protocol's reading of a non-2xx answer, on top of the base retry policy's verdict (default: as is). */
   judge?(status: number, reason: string, base: Verdict): SinkVerdict;
   /** Human-readable text of an error answer's body (binary protocols). */

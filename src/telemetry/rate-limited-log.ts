@@ -10,6 +10,14 @@ export class RateLimitedLog {
   ) {}
 
   warn(key: string, obj: Record<string, unknown>, msg: string): void {
+    this.emit('warn', key, obj, msg);
+  }
+
+  error(key: string, obj: Record<string, unknown>, msg: string): void {
+    this.emit('error', key, obj, msg);
+  }
+
+  private emit(level: 'warn' | 'error', key: string, obj: Record<string, unknown>, msg: string): void {
     const now = Date.now();
     const seen = this.last.get(key);
     if (seen && now - seen.at < this.windowMs) {
@@ -18,7 +26,7 @@ export class RateLimitedLog {
     }
     const suppressed = seen?.suppressed ?? 0;
     this.last.set(key, { at: now, suppressed: 0 });
-    this.log.warn(suppressed > 0 ? { ...obj, suppressedSinceLast: suppressed } : obj, msg);
+    this.log[level](suppressed > 0 ? { ...obj, suppressedSinceLast: suppressed } : obj, msg);
   }
 
   /** The condition is over: forget it, and say so if it was reported. */
