@@ -99,9 +99,14 @@ if (process.argv[2] === 'status') {
   void import('./status/status-command.js')
     .then(({ runStatus }) => runStatus(process.env))
     .then((code) => process.exit(code));
+} else if (process.argv[2] === 'replay') {
+  // Loaded only for this command, like `status`.
+  void import('./replay/replay-command.js')
+    .then(({ runReplay }) => runReplay(process.env))
+    .then((code) => process.exit(code));
 } else if (process.argv[2] !== undefined) {
   process.stderr.write(
-    `logferry: unknown command ${JSON.stringify(process.argv[2])}; commands: status (or none, to run the agent)\n`,
+    `logferry: unknown command ${JSON.stringify(process.argv[2])}; commands: status, replay (or none, to run the agent)\n`,
   );
   process.exit(2);
 } else {
