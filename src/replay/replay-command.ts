@@ -109,9 +109,7 @@ class Replayer {
     return this.cfg.compression === 'gzip' ? gzipSync(plain) : plain;
   }
 
-  private async post(
-    body: Buffer,
-  ): Promise<
+  private async post(body: Buffer): Promise<
     | {
         status: number;
         retryAfter?: string;

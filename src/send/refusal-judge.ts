@@ -2,8 +2,9 @@
 //
 // A record refused on its own is dead-lettered only on evidence that the collector takes other records:
 // a request sent after the refusal of the record's batch (its family: the batch it was split from) was
-// accepted since. Without that evidence, or when several different records in a row are refused for the
-// same reason with no acceptance between them, delivery is held (retried with backoff, nothing set aside).
+// accepted. Without that evidence, or when several different records in a row are refused for the same
+// reason with no acceptance between them, delivery is held: the record is sent again after a backoff (the
+// collector may have changed its mind meanwhile) and judged again when it is refused again.
 
 /** Distinct lone records refused for one reason, with no acceptance between them, that mean "refuses everything". */
 export const REFUSALS_BEFORE_HOLD = 5;
@@ -77,11 +78,5 @@ export class RefusalJudge {
     if (evidence && this.streak.size < this.limit) return 'poison';
     this.holding ??= { key, status, reason, since: this.now() };
     return 'hold';
-  }
-
-  /** A held record, before it is sent again: poison now if evidence arrived meanwhile, else null (send it). */
-  recheck(status: number, reason: string, familyMark: number): 'poison' | null {
-    const streaking = this.streakKey === refusalKey(status, reason) && this.streak.size >= this.limit;
-    return this.acceptedUpTo > familyMark && !streaking ? 'poison' : null;
   }
 }

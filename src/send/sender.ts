@@ -185,13 +185,6 @@ export class Sender {
     let current = batch;
     const before = this.heldBefore.get(batch);
     this.heldBefore.delete(batch);
-    // A lone record held for want of evidence: if the collector accepted other records meanwhile, it is poison.
-    if (before && batch.records === 1) {
-      if (this.judge.recheck(before.status, before.reason, this.familyMark(batch)) === 'poison') {
-        await this.deadLetterRefused(batch, before.status, before.reason);
-        return;
-      }
-    }
     for (let attempt = before?.attempt ?? 0; !signal.aborted; attempt++) {
       const request = this.judge.sent();
       const res = await this.post(current);
@@ -273,6 +266,8 @@ export class Sender {
           }
           break;
         case 'split':
+          // The parts are sent after this refusal: their acceptance tells a lone refused record is poison.
+          this.familyMark(current, true);
           await splitBatch(current, this.sink, this.budget, this.log, (...parts) =>
             this.queue.unshift(...parts),
           );

@@ -9,8 +9,7 @@ type Step =
   | { accept: string }
   | { mark: string }
   | { batch: [number, string]; want: 'split' | 'hold' }
-  | { single: [number, string, string]; family: string; want: 'poison' | 'hold' }
-  | { recheck: [number, string]; family: string; want: 'poison' | null };
+  | { single: [number, string, string]; family: string; want: 'poison' | 'hold' };
 
 function run(steps: Step[]): void {
   const j = new RefusalJudge(REFUSALS_BEFORE_HOLD, () => 1000);
@@ -22,8 +21,7 @@ function run(steps: Step[]): void {
     else if ('accept' in s) j.accepted(requests.get(s.accept)!);
     else if ('mark' in s) marks.set(s.mark, j.mark());
     else if ('batch' in s) assert.equal(j.refusedBatch(...s.batch), s.want, at);
-    else if ('single' in s) assert.equal(j.refusedSingle(...s.single, marks.get(s.family)!), s.want, at);
-    else assert.equal(j.recheck(...s.recheck, marks.get(s.family)!), s.want, at);
+    else assert.equal(j.refusedSingle(...s.single, marks.get(s.family)!), s.want, at);
   });
 }
 
@@ -41,14 +39,15 @@ test('a poison record among good ones: its neighbours, sent after the refusal, a
   ]);
 });
 
-test('the refusal of a lone record arrives before its neighbours are accepted: held, then poison on recheck', () => {
+test('the refusal of a lone record arrives before its neighbours are accepted: held, then poison when refused again', () => {
   run([
     { send: 'p' },
     { mark: 'f' },
     { single: [...X, 'p'], family: 'f', want: 'hold' },
     { send: 'next' },
     { accept: 'next' },
-    { recheck: [...X], family: 'f', want: 'poison' },
+    { send: 'p again' },
+    { single: [...X, 'p'], family: 'f', want: 'poison' },
   ]);
 });
 
@@ -59,7 +58,7 @@ test('an acceptance of a request sent BEFORE the refusal is no evidence (it may 
     { mark: 'f' },
     { accept: 'early' },
     { single: [...X, 'p'], family: 'f', want: 'hold' },
-    { recheck: [...X], family: 'f', want: null },
+    { single: [...X, 'p'], family: 'f', want: 'hold' },
   ]);
 });
 
@@ -68,7 +67,7 @@ test('a collector that refuses everything: every lone record held, batches then 
   for (const id of ['a', 'b', 'c', 'd', 'e', 'f', 'g']) {
     steps.push({ send: id }, { single: [...X, id], family: 'f', want: 'hold' });
   }
-  steps.push({ batch: [...X], want: 'hold' }, { recheck: [...X], family: 'f', want: null });
+  steps.push({ batch: [...X], want: 'hold' }, { single: [...X, 'a'], family: 'f', want: 'hold' });
   // A refusal for another reason is not "the same": its batch is split again.
   steps.push({ batch: [422, 'other'], want: 'split' });
   run(steps);
@@ -81,9 +80,9 @@ test('different lone records refused for one reason with no acceptance between t
   steps.push({ single: [...X, 'last'], family: 'f', want: 'hold' });
   // The same record asked about again is not counted twice; a new one is still held.
   steps.push({ single: [...X, 'last'], family: 'f', want: 'hold' });
-  steps.push({ recheck: [...X], family: 'f', want: null });
-  // An acceptance breaks the run: the held record is poison on its recheck.
-  steps.push({ send: 'good' }, { accept: 'good' }, { recheck: [...X], family: 'f', want: 'poison' });
+  steps.push({ single: [...X, 'new'], family: 'f', want: 'hold' });
+  // An acceptance breaks the run: the held record, refused again, is poison.
+  steps.push({ send: 'good' }, { accept: 'good' }, { single: [...X, 'last'], family: 'f', want: 'poison' });
   steps.push({ batch: [...X], want: 'split' });
   run(steps);
 });
