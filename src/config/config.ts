@@ -333,6 +333,7 @@ export interface Config extends ParseOptions, AuthOptions, TlsOptions {
   pollIntervalMs: number;
   rescanIntervalMs: number;
   readChunkBytes: number;
+  /** The dead-letter files together, at most (0: no bound); when full, reading pauses. */
   deadLetterMaxBytes: number;
   /** Kubernetes Downward API variables become labels. */
   k8sLabels: boolean;
