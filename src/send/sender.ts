@@ -27,13 +27,6 @@ const REASON_MAX_CHARS = 1024;
 /** Most of a 2xx answer read (per-item results, partial success, ack id); a larger one is unreadable. */
 export const SUCCESS_BODY_MAX_BYTES = 4 * 1024 * 1024;
 
-/** How a batch was held before it was parked: its attempts so far and the refusal that held it. */
-interface Held {
-  attempt: number;
-  status: number;
-  reason: string;
-}
-
 export interface SenderOptions extends RetryOptions {
   endpoint: URL;
   maxInFlight: number;
@@ -96,7 +89,8 @@ export class Sender {
   /** Batches waiting out a hold off the send slots (see `park`), and their timers. */
   private parked = 0;
   private readonly parkTimers = new Set<NodeJS.Timeout>();
-  private readonly heldBefore = new WeakMap<Batch, Held>();
+  /** Per parked batch: the attempt it resumes at. */
+  private readonly heldBefore = new WeakMap<Batch, number>();
   /** Per family (the batch parts were split from): `judge.mark()` when it was first refused for content. */
   private readonly familyMarks = new WeakMap<Batch, number>();
   /** A distinct id per lone record's batch, for the judge's "different records" count. */
@@ -185,7 +179,7 @@ export class Sender {
     let current = batch;
     const before = this.heldBefore.get(batch);
     this.heldBefore.delete(batch);
-    for (let attempt = before?.attempt ?? 0; !signal.aborted; attempt++) {
+    for (let attempt = before ?? 0; !signal.aborted; attempt++) {
       const request = this.judge.sent();
       const res = await this.post(current);
       const { outcome, retryAfter, reason } = res;
@@ -278,7 +272,7 @@ export class Sender {
           if (current.records > 1) {
             if (this.judge.refusedBatch(status, why) === 'hold') {
               this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
-              this.park(current, { attempt: attempt + 1, status, reason: why });
+              this.park(current, attempt);
               return;
             }
             await splitBatch(current, this.sink, this.budget, this.log, (...parts) =>
@@ -290,9 +284,10 @@ export class Sender {
             await this.deadLetterRefused(current, status, reason ? `${verdict.reason}: ${reason}` : why);
             return;
           }
-          // No evidence yet that the collector takes other records: hold it, off the send slots, and ask again.
-          this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
-          this.park(current, { attempt: attempt + 1, status, reason: why });
+          // No evidence yet that the collector takes other records: wait off the send slots, and send it again.
+          // Refused again still without evidence, delivery is held (reported): the collector refuses all.
+          if (before !== undefined) this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
+          this.park(current, attempt);
           return;
         }
       }
@@ -318,8 +313,8 @@ export class Sender {
   }
 
   /** Wait out a hold without taking a send slot (other batches may show that the collector takes records). */
-  private park(batch: Batch, held: Held): void {
-    this.heldBefore.set(batch, held);
+  private park(batch: Batch, attempt: number): void {
+    this.heldBefore.set(batch, attempt + 1);
     this.parked++;
     const t = setTimeout(
       () => {
@@ -328,7 +323,7 @@ export class Sender {
         this.queue.unshift(batch);
         this.pump();
       },
-      backoff(held.attempt - 1, this.opts),
+      backoff(attempt, this.opts),
     );
     this.parkTimers.add(t);
   }
