@@ -211,6 +211,10 @@ export class Sender {
             return;
           }
           if (next === 'aborted') return;
+          if ('refused' in next) {
+            await this.isolate(current, status, next.refused, next.refused, attempt, before !== undefined);
+            return;
+          }
           current = next;
           break;
         }
@@ -266,32 +270,50 @@ export class Sender {
             this.queue.unshift(...parts),
           );
           return;
-        case 'isolate': {
-          const why = reason || verdict.reason;
-          const mark = this.familyMark(current, true);
-          if (current.records > 1) {
-            if (this.judge.refusedBatch(status, why) === 'hold') {
-              this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
-              this.park(current, attempt);
-              return;
-            }
-            await splitBatch(current, this.sink, this.budget, this.log, (...parts) =>
-              this.queue.unshift(...parts),
-            );
-            return;
-          }
-          if (this.judge.refusedSingle(status, why, this.singleId(current), mark) === 'poison') {
-            await this.deadLetterRefused(current, status, reason ? `${verdict.reason}: ${reason}` : why);
-            return;
-          }
-          // No evidence yet that the collector takes other records: wait off the send slots, and send it again.
-          // Refused again still without evidence, delivery is held (reported): the collector refuses all.
-          if (before !== undefined) this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
-          this.park(current, attempt);
+        case 'isolate':
+          await this.isolate(
+            current,
+            status,
+            reason || verdict.reason,
+            reason ? `${verdict.reason}: ${reason}` : verdict.reason,
+            attempt,
+            before !== undefined,
+          );
           return;
-        }
       }
     }
+  }
+
+  /**
+   * Records refused for what they may hold: split until they stand alone; a lone one is dead-lettered on
+   * evidence that the collector takes others (refusal-judge.ts), else it waits and is sent again.
+   */
+  private async isolate(
+    current: Batch,
+    status: number,
+    why: string,
+    deadReason: string,
+    attempt: number,
+    parkedBefore: boolean,
+  ): Promise<void> {
+    const mark = this.familyMark(current, true);
+    if (current.records > 1) {
+      if (this.judge.refusedBatch(status, why) === 'hold') {
+        this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
+        this.park(current, attempt);
+        return;
+      }
+      await splitBatch(current, this.sink, this.budget, this.log, (...parts) => this.queue.unshift(...parts));
+      return;
+    }
+    if (this.judge.refusedSingle(status, why, this.singleId(current), mark) === 'poison') {
+      await this.deadLetterRefused(current, status, deadReason);
+      return;
+    }
+    // No evidence yet that the collector takes other records: wait off the send slots, and send it again.
+    // Refused again still without evidence, delivery is held (reported): the collector refuses all.
+    if (parkedBefore) this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
+    this.park(current, attempt);
   }
 
   /** Count and report a refusal that holds delivery (rate-limited error log, status). */
@@ -368,7 +390,7 @@ export class Sender {
     res: PostResult,
     attempt: number,
     request: number,
-  ): Promise<Batch | 'done' | 'aborted'> {
+  ): Promise<Batch | 'done' | 'aborted' | { refused: string }> {
     if (res.truncated) {
       this.stats.unreadableAnswers++;
       this.noisy.warn(
@@ -381,6 +403,8 @@ export class Sender {
       this.sink?.readsSuccessBody && this.sink.accepted && res.body
         ? this.sink.accepted(res.body, res.contentType, batch.records, res.truncated === true)
         : ({ kind: 'all' } as const);
+    // Every record of the request rejected (OTLP partial success): a refusal, isolated like a 400.
+    if (acc.kind === 'dropped' && acc.count >= batch.records) return { refused: acc.reason };
     if (acc.kind !== 'items') {
       this.judge.accepted(request);
       this.delivery.accepted();

@@ -11,6 +11,7 @@ import { promisify } from 'node:util';
 import { MAIN } from '../helpers/agent.js';
 import type { Collector } from '../helpers/collector.js';
 import { type Rig, rig } from '../helpers/rig.js';
+import { otlpRecords, startOtlp } from '../helpers/sink-servers.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
@@ -340,6 +341,70 @@ test('replay: removes what the collector accepts, keeps what it refuses (exit 1)
   assert.deepEqual(await deadLetters(r.stateDir), []);
   assert.deepEqual(
     (await readdir(r.stateDir)).filter((n) => n.startsWith('dead-letter.') || n === 'replay.lock'),
+    [],
+  );
+});
+
+test('otlp: a partial success rejecting every record of every request is a refusal: held, nothing dead-lettered; one rejected record among stored ones is isolated', async (t) => {
+  const otlp = await startOtlp();
+  const r = await rig(t, {
+    prefix: 'logferry-refusals-',
+    withHealthPort: true,
+    closers: [() => otlp.close()],
+  });
+  let rejectingAll = true;
+  let rejections = 0;
+  const POISON = `otlp-poison-${randomUUID()}`;
+  otlp.fault = (_req, decoded) => {
+    const recs = otlpRecords([decoded]);
+    if (rejectingAll) {
+      rejections++;
+      return { rejected: recs.length, message: 'attribute limits exceeded' };
+    }
+    return recs.some((x) => x.body === POISON) ? { rejected: 1, message: 'bad record' } : undefined;
+  };
+  const lines = tokens('otlp-all', 30);
+  await writeLines(r.logFile, lines);
+  await r.start({ LOGFERRY_SINK: 'otlp', LOGFERRY_ENDPOINT: `${otlp.url}/v1/logs` });
+  await waitFor(async () => (await status(r)).held?.cause === 'refusals' && rejections >= 20, {
+    what: 'delivery held by partial successes that reject everything',
+    timeoutMs: 30_000,
+  });
+  assert.match((await status(r)).held!.reason, /attribute limits exceeded/);
+  assert.deepEqual(await deadLetters(r.stateDir), [], 'rejected records were dead-lettered');
+
+  rejectingAll = false;
+  const stored = () => new Set(otlpRecords(otlp.exports).map((x) => x.body));
+  await waitFor(() => lines.every((l) => stored().has(l)), { what: 'every line stored once accepted' }).catch(
+    () => {},
+  );
+  assert.deepEqual(
+    lines.filter((l) => !stored().has(l)),
+    [],
+    'lines were lost',
+  );
+  assert.deepEqual(await deadLetters(r.stateDir), [], 'rejected records were dead-lettered');
+  // A record rejected alone, with nothing else to send, waits; once later lines are accepted it is set aside.
+  let poisonSeen = 0;
+  const before = otlp.fault;
+  otlp.fault = (req, decoded) => {
+    if (otlpRecords([decoded]).some((x) => x.body === POISON)) poisonSeen++;
+    return before!(req, decoded);
+  };
+  await writeLines(r.logFile, [POISON]);
+  await waitFor(() => poisonSeen >= 2, { what: 'the lone rejected record sent again' });
+  assert.deepEqual(await deadLetters(r.stateDir), [], 'a lone record was dead-lettered without evidence');
+  const later = tokens('otlp-later', 5);
+  await writeLines(r.logFile, later);
+  await waitFor(async () => (await deadLetters(r.stateDir)).length > 0, {
+    what: 'the rejected record set aside',
+  });
+  assert.deepEqual(
+    (await deadLetters(r.stateDir)).map((d) => d.record.message),
+    [POISON],
+  );
+  assert.deepEqual(
+    later.filter((l) => !stored().has(l)),
     [],
   );
 });
