@@ -254,15 +254,18 @@ export class Sender {
             return;
           }
           break;
-        case 'hold':
+        case 'hold': {
+          // A protocol's hold (a sink's `judge`) does not know the attempt: the backoff still grows.
+          const afterMs = Math.max(verdict.afterMs, backoff(attempt, this.opts));
           this.stats.retries++;
-          this.held('request', status, reason || verdict.reason, verdict.afterMs, attempt);
+          this.held('request', status, reason || verdict.reason, afterMs, attempt);
           try {
-            await delay(verdict.afterMs, undefined, { signal });
+            await delay(afterMs, undefined, { signal });
           } catch {
             return;
           }
           break;
+        }
         case 'split':
           // The parts are sent after this refusal: their acceptance tells a lone refused record is poison.
           this.familyMark(current, true);

@@ -7,7 +7,7 @@
 // event field missing or blank, indexed fields) are refused records, isolated before any is dead-lettered.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { backoff, type Verdict } from '../send/retry-policy.js';
+import type { Verdict } from '../send/retry-policy.js';
 import {
   type Acceptance,
   type AckProtocol,
@@ -112,7 +112,8 @@ export class SplunkSink implements Sink {
   judge(status: number, reason: string, base: Verdict): SinkVerdict {
     const code = hecCode(reason);
     if (status === 400 && code !== null && HEC_REQUEST_CODES.has(code))
-      return { kind: 'hold', afterMs: backoffOf(base), reason: `HTTP 400, HEC code ${code}` };
+      // The sender grows the wait with the attempt (a sink does not know it).
+      return { kind: 'hold', afterMs: 0, reason: `HTTP 400, HEC code ${code}` };
     return base;
   }
 
@@ -136,9 +137,4 @@ export class SplunkSink implements Sink {
     }
     return { kind: 'all' };
   }
-}
-
-/** The wait of a base verdict that waits, else the first backoff step. */
-function backoffOf(base: Verdict): number {
-  return 'afterMs' in base ? base.afterMs : backoff(0, { initialMs: 250, maxMs: 30_000, retryAfterMaxMs: 0 });
 }
