@@ -11,7 +11,7 @@ import { promisify } from 'node:util';
 import { MAIN } from '../helpers/agent.js';
 import type { Collector } from '../helpers/collector.js';
 import { type Rig, rig } from '../helpers/rig.js';
-import { otlpRecords, startOtlp } from '../helpers/sink-servers.js';
+import { otlpRecords, startElasticsearch, startOtlp } from '../helpers/sink-servers.js';
 import { waitFor } from '../helpers/wait-for.js';
 
 const exec = promisify(execFile);
@@ -406,5 +406,48 @@ test('otlp: a partial success rejecting every record of every request is a refus
   assert.deepEqual(
     later.filter((l) => !stored().has(l)),
     [],
+  );
+});
+
+test('replay with the elasticsearch sink: records re-encoded as documents with their ids; an item mapping error is kept', async (t) => {
+  const es = await startElasticsearch();
+  const r = await rig(t, { prefix: 'logferry-replay-', closers: [() => es.close()] });
+  await mkdir(r.stateDir, { recursive: true });
+  const msgs = tokens('es-replay', 4);
+  const entries = msgs.map((m, i) =>
+    JSON.stringify({
+      time: new Date().toISOString(),
+      status: 400,
+      reason: 'item status 400: mapper_parsing_exception',
+      record: {
+        timestamp: '2026-12-04T10:00:00.000Z',
+        file: '/x/app.log',
+        offset: i * 100,
+        id: `es:${i}`,
+        message: m,
+        labels: { app: 'shop' },
+      },
+    }),
+  );
+  await writeFile(join(r.stateDir, 'dead-letter.ndjson'), `${entries.join('\n')}\n`);
+  es.itemFault = (doc) =>
+    JSON.stringify(doc).includes(msgs[2]!)
+      ? { status: 400, error: { type: 'mapper_parsing_exception', reason: 'still bad' } }
+      : undefined;
+  const env = { LOGFERRY_SINK: 'elasticsearch', LOGFERRY_ENDPOINT: es.url, LOGFERRY_ES_INDEX: 'logs' };
+  const res = await cli(r, 'replay', env);
+  assert.equal(res.code, 1, res.stderr);
+  assert.match(res.stderr, /3 accepted and removed, 1 kept/);
+  assert.deepEqual(es.violations, []);
+  const stored = [...es.docs.values()].map((d) => JSON.stringify(d));
+  for (const i of [0, 1, 3]) {
+    assert.ok(
+      stored.some((d) => d.includes(msgs[i]!) && d.includes(`"es:${i}"`)),
+      `record ${i} not stored with its id`,
+    );
+  }
+  assert.deepEqual(
+    (await deadLetters(r.stateDir)).map((d) => d.record.message),
+    [msgs[2]],
   );
 });
