@@ -8,7 +8,7 @@ type Command = (env: NodeJS.ProcessEnv) => Promise<number | undefined>;
 const commands: Record<string, () => Promise<Command>> = {
   run: async () => (await import('./agent.js')).runAgent,
   status: async () => (await import('./status/status-command.js')).runStatus,
-  // replay: async () => (await import('./replay/replay-command.js')).runReplay,
+  replay: async () => (await import('./replay/replay-command.js')).runReplay,
 };
 
 const line = parseCommandLine(process.argv.slice(2), Object.keys(commands));

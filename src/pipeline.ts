@@ -17,9 +17,10 @@ import { Sender } from './send/sender.js';
 import { createSink } from './sinks/create.js';
 import { NdjsonSink } from './sinks/ndjson.js';
 import type { LogRecord, Sink } from './sinks/sink.js';
+import { type AgentStatus, heldExplanation, iso } from './status/agent-status.js';
 import { FileServer, type TailOutput } from './tail/file-server.js';
 import type { LineOutput, Tailer } from './tail/tailer.js';
-import type { FileStat, MetricsSource, SendStats } from './telemetry/metrics.js';
+import type { DeliveryStats, FileStat, MetricsSource, SendStats } from './telemetry/metrics.js';
 import { RateLimitedLog } from './telemetry/rate-limited-log.js';
 
 export const VERSION = '0.1.0';
@@ -45,6 +46,7 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly discovery: Discovery;
   /** Which files may be read (LOGFERRY_PATHS' roots, LOGFERRY_ALLOWED_ROOTS), and those refused. */
   private readonly trust: Trust;
+  readonly deadLetter: DeadLetterFile;
   /** Parsers, multiline, path labels; null when none is configured. */
   readonly parse: ParseStage | null;
   /** The protocol: encodes records into request bodies and reads the collector's answers. */
@@ -85,6 +87,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     // Compressed bodies: those being compressed, those in flight, and one sealed waiting to go, reused.
     if (cfg.compression === 'gzip')
       bodies.wires = new BodyPool(wireBytes(bodySize), GZIP_STREAMS + cfg.maxInFlight + 1);
+    this.deadLetter = new DeadLetterFile(cfg.stateDir, cfg.deadLetterMaxBytes);
     this.sender = new Sender(
       {
         endpoint: cfg.endpoint,
@@ -101,7 +104,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         bodies,
       },
       this.budget,
-      new DeadLetterFile(cfg.stateDir, cfg.deadLetterMaxBytes),
+      this.deadLetter,
       log,
       noisy,
     );
@@ -219,7 +222,8 @@ export class Pipeline implements TailOutput, MetricsSource {
   }
 
   readPause(): Promise<void> | null {
-    return this.batcher.readPause();
+    // Full dead-letter files: refused records wait behind the checkpoint, and reading waits for room.
+    return this.deadLetter.whenRoom() ?? this.batcher.readPause();
   }
 
   drained(): boolean {
@@ -265,6 +269,7 @@ export class Pipeline implements TailOutput, MetricsSource {
     clearTimeout(timer);
     this.batcher.stop();
     this.parse?.stop();
+    this.deadLetter.release();
     await this.files.stop();
     await this.sender.close();
     try {
@@ -286,6 +291,8 @@ export class Pipeline implements TailOutput, MetricsSource {
    * (reading pauses by design, and a restart would not help), so it does not count.
    */
   unhealthy(): string | null {
+    // Reading waits for room in the dead-letter files by design (the status says so).
+    if (this.deadLetter.full) return null;
     const stalled = this.files.stalledMs;
     return stalled > STUCK_AFTER_MS ? `files waiting to be read for ${Math.round(stalled / 1000)} s` : null;
   }
@@ -306,6 +313,49 @@ export class Pipeline implements TailOutput, MetricsSource {
 
   bufferedBytes(): number {
     return this.budget.used;
+  }
+
+  async deliveryStats(): Promise<DeliveryStats> {
+    return {
+      heldTotal: this.sender.delivery.heldTotal,
+      held: this.sender.delivery.held !== null,
+      deadLetterBytes: await this.deadLetter.measure(),
+      deadLetterFull: this.deadLetter.full,
+    };
+  }
+
+  /** `GET /status`: whether delivery is held and why, and the dead-letter files. */
+  async status(): Promise<AgentStatus> {
+    const held = this.sender.delivery.held;
+    const oldest = this.oldestUndeliveredAt();
+    const dl = this.deadLetter;
+    await dl.measure();
+    return {
+      delivery: held !== null ? 'held' : dl.full ? 'paused' : 'ok',
+      held:
+        held === null
+          ? null
+          : {
+              cause: held.cause,
+              since: new Date(held.since).toISOString(),
+              lastAt: new Date(held.lastAt).toISOString(),
+              status: held.status,
+              reason: held.reason,
+              explanation: heldExplanation(held.cause),
+            },
+      deadLetter: {
+        file: dl.file,
+        bytes: dl.bytes,
+        maxBytes: dl.maxBytes,
+        full: dl.full,
+        fullSince: iso(dl.fullSince),
+        recordsWritten: dl.records,
+      },
+      lastAcceptedAt: iso(this.sender.delivery.lastAcceptedAt),
+      bufferedBytes: this.budget.used,
+      requestsInFlight: this.sender.requestsInFlight,
+      oldestUndeliveredAgeSeconds: oldest === null ? 0 : (Date.now() - oldest) / 1000,
+    };
   }
 
   oldestUndeliveredAt(): number | null {

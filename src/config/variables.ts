@@ -233,7 +233,7 @@ export const VARIABLES = [
     int(
       'LOGFERRY_DEAD_LETTER_MAX_BYTES',
       { min: 0, max: Number.MAX_SAFE_INTEGER, def: 100 * MiB, unit: 'bytes' },
-      'Dead-letter file size before it is rotated to `.1` (0: no limit).',
+      'The dead-letter files together, at most (0: no bound); when they are full, reading pauses until `logferry replay` or an operator frees room.',
     ),
   ]),
   ...group('Batching and memory', [

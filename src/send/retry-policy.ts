@@ -1,12 +1,17 @@
-// The retry decision as a pure function: (outcome, headers, attempt) → deliver, retry later, split or reject.
+// The retry decision as a pure function: (outcome, headers, attempt) → deliver, retry, hold, split or isolate.
 
 export type Outcome = { status: number } | { error: 'network' | 'timeout' };
 
 export type Verdict =
   | { kind: 'ok' }
+  /** A passing fault (network, timeout, 408, 429, 5xx): try the same request again later. */
   | { kind: 'retry'; afterMs: number; reason: string }
+  /** A refusal about the request or the collector, not the records: retried forever, reported as held. */
+  | { kind: 'hold'; afterMs: number; reason: string }
+  /** 413 with several records: send the halves. */
   | { kind: 'split' }
-  | { kind: 'reject'; reason: string };
+  /** A refusal that may be about some records: split until they stand alone, then judge (refusal-judge.ts). */
+  | { kind: 'isolate'; reason: string };
 
 export interface RetryOptions {
   initialMs: number;
@@ -23,6 +28,18 @@ const MIN_HINTED_MS = 100;
 
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
+}
+
+/**
+ * Refusals about the request or the collector (credentials, path, method, proxy, headers, protocol), never
+ * about the records in it: the contract's list, with the other statuses RFC 9110 defines as such.
+ */
+const HELD_STATUSES = new Set([
+  401, 402, 403, 404, 405, 406, 407, 410, 411, 412, 414, 415, 417, 421, 423, 424, 425, 426, 428, 431,
+]);
+
+export function isHeldStatus(status: number): boolean {
+  return HELD_STATUSES.has(status);
 }
 
 export function decide(
@@ -47,10 +64,13 @@ export function decide(
   // Not an answer about the records (1xx, a redirect undici does not follow: a misconfigured endpoint):
   // only 4xx set records aside, so these wait and retry like an outage rather than dead-letter everything.
   if (status < 400) return { kind: 'retry', afterMs: backoff(attempt, opts), reason: `HTTP ${status}` };
+  if (isHeldStatus(status))
+    return { kind: 'hold', afterMs: backoff(attempt, opts), reason: `HTTP ${status}` };
   if (status === 413 && records > 1) return { kind: 'split' };
   if (status === 413)
-    return { kind: 'reject', reason: 'HTTP 413: a single record is larger than the collector accepts' };
-  return { kind: 'reject', reason: `HTTP ${status}` };
+    return { kind: 'isolate', reason: 'HTTP 413: a single record is larger than the collector accepts' };
+  // 400, 422 and the 4xx nobody lists: maybe some records; isolated before anything is dead-lettered.
+  return { kind: 'isolate', reason: `HTTP ${status}` };
 }
 
 /** Capped exponential backoff with "equal jitter": half fixed, half random, never zero. */

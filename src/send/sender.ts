@@ -15,6 +15,8 @@ import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { Credentials } from './auth.js';
 import { plainBody, splitBatch, subBatch } from './batch-split.js';
 import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
+import { DeliveryState } from './delivery-state.js';
+import { RefusalJudge } from './refusal-judge.js';
 import { RequestDeadline } from './request-deadline.js';
 import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
 import { type AckQuery, awaitAck } from './splunk-ack.js';
@@ -22,6 +24,9 @@ import { Pool } from './undici-pool.js';
 
 /** Most of an error response body kept for the log and the dead-letter file. */
 const REASON_MAX_CHARS = 1024;
+
+/** Most of a 2xx answer read (per-item results, partial success, ack id); a larger one is unreadable. */
+export const SUCCESS_BODY_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface SenderOptions extends RetryOptions {
   endpoint: URL;
@@ -48,14 +53,17 @@ export interface SenderStats {
   duplicates: number;
   /** Records the collector said it dropped for good (OTLP partial success, Loki out-of-order/too old). */
   droppedByCollector: number;
+  /** 2xx answers too large to read (SUCCESS_BODY_MAX_BYTES). */
+  unreadableAnswers: number;
 }
 
 interface PostResult {
   outcome: Outcome;
   retryAfter?: string;
   reason?: string;
-  /** The 2xx answer's body, when the sink reads it. */
+  /** The 2xx answer's body, when the sink reads it (its first bytes only when `truncated`). */
   body?: Buffer;
+  truncated?: boolean;
   contentType?: string;
 }
 
@@ -74,7 +82,21 @@ export class Sender {
     deadLettered: 0,
     duplicates: 0,
     droppedByCollector: 0,
+    unreadableAnswers: 0,
   };
+  /** Why delivery is held, if it is (status, metrics). */
+  readonly delivery = new DeliveryState();
+  private readonly judge = new RefusalJudge();
+  /** Batches waiting out a hold off the send slots (see `park`), and their timers. */
+  private parked = 0;
+  private readonly parkTimers = new Set<NodeJS.Timeout>();
+  /** Per parked batch: the attempt it resumes at. */
+  private readonly heldBefore = new WeakMap<Batch, number>();
+  /** Per family (the batch parts were split from): `judge.mark()` when it was first refused for content. */
+  private readonly familyMarks = new WeakMap<Batch, number>();
+  /** A distinct id per lone record's batch, for the judge's "different records" count. */
+  private readonly singleIds = new WeakMap<Batch, string>();
+  private nextSingleId = 0;
   private readonly sink: Sink;
   /** Records of whole-batch protocols are written to the dead-letter file in the ndjson format. */
   private readonly deadLetterFormat: NdjsonSink;
@@ -101,7 +123,7 @@ export class Sender {
   }
 
   get pending(): number {
-    return this.queue.length + this.inFlight;
+    return this.queue.length + this.inFlight + this.parked;
   }
 
   get requestsInFlight(): number {
@@ -150,29 +172,35 @@ export class Sender {
   async close(): Promise<void> {
     this.stopping.abort();
     this.queue.length = 0;
+    for (const t of this.parkTimers) clearTimeout(t);
+    this.parkTimers.clear();
+    this.parked = 0;
     await this.pool.destroy().catch(() => {});
   }
 
   private async deliver(batch: Batch): Promise<void> {
     const signal = this.stopping.signal;
     let current = batch;
-    for (let attempt = 0; !signal.aborted; attempt++) {
+    const before = this.heldBefore.get(batch);
+    this.heldBefore.delete(batch);
+    for (let attempt = before ?? 0; !signal.aborted; attempt++) {
+      const request = this.judge.sent();
       const res = await this.post(current);
       const { outcome, retryAfter, reason } = res;
       let verdict: SinkVerdict = decide(outcome, retryAfter, attempt, current.records, this.opts);
       const status = 'status' in outcome ? outcome.status : 0;
       if (this.sink.judge && status > 0 && verdict.kind !== 'ok')
         verdict = this.sink.judge(status, reason ?? '', verdict);
-      // A refused credential that was just rotated in its file: try again with the new one.
+      // A refused credential that was just rotated in its file: try again with the new one at once.
       if (
         (status === 401 || status === 403) &&
-        verdict.kind === 'reject' &&
+        verdict.kind === 'hold' &&
         this.opts.credentials &&
         (await this.opts.credentials.refresh(true))
       ) {
         verdict = {
           kind: 'retry',
-          afterMs: backoff(attempt, this.opts),
+          afterMs: backoff(0, this.opts),
           reason: `HTTP ${status}, credentials changed`,
         };
       }
@@ -180,16 +208,24 @@ export class Sender {
       this.stats.requests.set(label, (this.stats.requests.get(label) ?? 0) + 1);
       switch (verdict.kind) {
         case 'ok': {
-          const next = await this.afterSuccess(current, res, attempt);
+          const next = await this.afterSuccess(current, res, attempt, request);
           if (next === 'done') {
             this.noisy.clear('send-retry', 'collector accepts requests again');
+            this.noisy.clear('send-held', 'collector accepts requests again; delivery is no longer held');
             return;
           }
           if (next === 'aborted') return;
+          if ('refused' in next) {
+            await this.isolate(current, status, next.refused, next.refused, attempt, before !== undefined);
+            return;
+          }
           current = next;
           break;
         }
         case 'dropped':
+          // Loki stored the other entries of the request: the collector takes records.
+          this.judge.accepted(request);
+          this.delivery.accepted();
           this.stats.recordsSent += current.records;
           this.stats.bytesSent += current.wire.length;
           this.stats.droppedByCollector += current.records;
@@ -222,33 +258,134 @@ export class Sender {
             return;
           }
           break;
+        case 'hold': {
+          // A protocol's hold (a sink's `judge`) does not know the attempt: the backoff still grows.
+          const afterMs = Math.max(verdict.afterMs, backoff(attempt, this.opts));
+          this.stats.retries++;
+          this.held('request', status, reason || verdict.reason, afterMs, attempt);
+          try {
+            await delay(afterMs, undefined, { signal });
+          } catch {
+            return;
+          }
+          break;
+        }
         case 'split':
+          // The parts are sent after this refusal: their acceptance tells a lone refused record is poison.
+          this.familyMark(current, true);
           await splitBatch(current, this.sink, this.budget, this.log, (...parts) =>
             this.queue.unshift(...parts),
           );
           return;
-        case 'reject': {
-          const n = await this.reject(
+        case 'isolate':
+          await this.isolate(
             current,
-            null,
             status,
+            reason || verdict.reason,
             reason ? `${verdict.reason}: ${reason}` : verdict.reason,
+            attempt,
+            before !== undefined,
           );
-          this.log.error(
-            {
-              code: 'LOGFERRY_DEAD_LETTER',
-              status,
-              reason: reason || verdict.reason,
-              records: n,
-              file: this.deadLetter.file,
-            },
-            'collector refused a batch for good; its records were written to the dead-letter file',
-          );
-          this.finish(current);
           return;
-        }
       }
     }
+  }
+
+  /**
+   * Records refused for what they may hold: split until they stand alone; a lone one is dead-lettered on
+   * evidence that the collector takes others (refusal-judge.ts), else it waits and is sent again.
+   */
+  private async isolate(
+    current: Batch,
+    status: number,
+    why: string,
+    deadReason: string,
+    attempt: number,
+    parkedBefore: boolean,
+  ): Promise<void> {
+    const mark = this.familyMark(current, true);
+    if (current.records > 1) {
+      if (this.judge.refusedBatch(status, why) === 'hold') {
+        this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
+        this.park(current, attempt);
+        return;
+      }
+      await splitBatch(current, this.sink, this.budget, this.log, (...parts) => this.queue.unshift(...parts));
+      return;
+    }
+    if (this.judge.refusedSingle(status, why, this.singleId(current), mark) === 'poison') {
+      await this.deadLetterRefused(current, status, deadReason);
+      return;
+    }
+    // No evidence yet that the collector takes other records: wait off the send slots, and send it again.
+    // Refused again still without evidence, delivery is held (reported): the collector refuses all.
+    if (parkedBefore) this.held('refusals', status, why, backoff(attempt, this.opts), attempt);
+    this.park(current, attempt);
+  }
+
+  /** Count and report a refusal that holds delivery (rate-limited error log, status). */
+  private held(
+    cause: 'request' | 'refusals',
+    status: number,
+    reason: string,
+    afterMs: number,
+    attempt: number,
+  ) {
+    this.delivery.hold(cause, status, reason);
+    this.noisy.error(
+      'send-held',
+      { code: 'LOGFERRY_DELIVERY_HELD', status, cause, reason, retryInMs: afterMs, attempt },
+      cause === 'request'
+        ? 'collector refuses the requests (not their records); delivery is held and retried, nothing is dead-lettered'
+        : 'collector refuses every record sent for the same reason; delivery is held and retried, nothing is dead-lettered',
+    );
+  }
+
+  /** Wait out a hold without taking a send slot (other batches may show that the collector takes records). */
+  private park(batch: Batch, attempt: number): void {
+    this.heldBefore.set(batch, attempt + 1);
+    this.parked++;
+    const t = setTimeout(
+      () => {
+        this.parkTimers.delete(t);
+        this.parked--;
+        this.queue.unshift(batch);
+        this.pump();
+      },
+      backoff(attempt, this.opts),
+    );
+    this.parkTimers.add(t);
+  }
+
+  /** `judge.mark()` of the batch's family (the batch it was split from), set at its first content refusal. */
+  private familyMark(batch: Batch, set = false): number {
+    let root = batch;
+    while (root.parent !== null) root = root.parent;
+    let mark = this.familyMarks.get(root);
+    if (mark === undefined) {
+      mark = this.judge.mark();
+      if (set) this.familyMarks.set(root, mark);
+    }
+    return mark;
+  }
+
+  private singleId(batch: Batch): string {
+    let id = this.singleIds.get(batch);
+    if (id === undefined) {
+      id = String(++this.nextSingleId);
+      this.singleIds.set(batch, id);
+    }
+    return id;
+  }
+
+  /** A lone record refused for its content, with evidence that the collector takes others: dead-letter it. */
+  private async deadLetterRefused(batch: Batch, status: number, reason: string): Promise<void> {
+    const n = await this.reject(batch, null, status, reason);
+    this.log.error(
+      { code: 'LOGFERRY_DEAD_LETTER', status, reason, records: n, file: this.deadLetter.file },
+      'collector refused a record for good (it takes the others); it was written to the dead-letter file',
+    );
+    this.finish(batch);
   }
 
   /**
@@ -259,11 +396,26 @@ export class Sender {
     batch: Batch,
     res: PostResult,
     attempt: number,
-  ): Promise<Batch | 'done' | 'aborted'> {
+    request: number,
+  ): Promise<Batch | 'done' | 'aborted' | { refused: string }> {
+    if (res.truncated) {
+      this.stats.unreadableAnswers++;
+      this.noisy.warn(
+        'answer-too-large',
+        { code: 'LOGFERRY_ANSWER_TOO_LARGE', maxBytes: SUCCESS_BODY_MAX_BYTES },
+        'collector answered 2xx with a body too large to read; acting on what the protocol allows without it',
+      );
+    }
     const acc =
       this.sink.readsSuccessBody && this.sink.accepted && res.body
-        ? this.sink.accepted(res.body, res.contentType, batch.records)
+        ? this.sink.accepted(res.body, res.contentType, batch.records, res.truncated === true)
         : ({ kind: 'all' } as const);
+    // Every record of the request rejected (OTLP partial success): a refusal, isolated like a 400.
+    if (acc.kind === 'dropped' && acc.count >= batch.records) return { refused: acc.reason };
+    if (acc.kind !== 'items') {
+      this.judge.accepted(request);
+      this.delivery.accepted();
+    }
     switch (acc.kind) {
       case 'all':
         break;
@@ -298,17 +450,45 @@ export class Sender {
       }
       case 'items': {
         const items = batch.items ?? [];
-        const retry = acc.retry.map((i) => items[i]!).filter(Boolean);
-        const delivered = batch.records - retry.length - acc.reject.length;
+        let refused = acc.reject;
+        const retryIndexes = [...acc.retry];
+        const stored = batch.records - acc.retry.length - acc.reject.length;
+        if (stored > 0) {
+          // The same request stored other records: the refused ones are refused for what they hold.
+          this.judge.accepted(request);
+          this.delivery.accepted();
+        } else if (refused.length > 0) {
+          // Nothing of it stored: poison only on evidence that the collector takes other records.
+          const mark = this.familyMark(batch, true);
+          const held = refused.filter(
+            (it) =>
+              this.judge.refusedSingle(
+                it.status,
+                it.reason,
+                items[it.index]?.id ?? String(it.index),
+                mark,
+              ) === 'hold',
+          );
+          if (held.length > 0) {
+            refused = refused.filter((it) => !held.includes(it));
+            for (const it of held) retryIndexes.push(it.index);
+            retryIndexes.sort((a, b) => a - b);
+            this.held('refusals', held[0]!.status, held[0]!.reason, backoff(attempt, this.opts), attempt);
+          }
+        }
+        if (acc.heldStatus !== undefined)
+          this.held('request', acc.heldStatus, acc.retryReason, backoff(attempt, this.opts), attempt);
+        const retry = retryIndexes.map((i) => items[i]!).filter(Boolean);
+        const delivered = batch.records - retry.length - refused.length;
         this.stats.recordsSent += delivered;
         this.stats.duplicates += acc.duplicates;
-        if (acc.reject.length > 0) {
-          const n = await this.reject(batch, acc.reject, 0, '');
+        if (refused.length > 0) {
+          const n = await this.reject(batch, refused, 0, '');
           this.log.error(
             {
               code: 'LOGFERRY_DEAD_LETTER',
               records: n,
-              reason: acc.reject[0]!.reason,
+              reason: refused[0]!.reason,
               file: this.deadLetter.file,
             },
             'collector refused records of a batch for good; they were written to the dead-letter file',
@@ -328,7 +508,7 @@ export class Sender {
           {
             code: 'LOGFERRY_SEND_RETRY',
             reason: `${retry.length} of ${batch.records} records not stored`,
-            detail: acc.retryReason,
+            detail: acc.retryReason || refused[0]?.reason,
             retryInMs: afterMs,
             attempt,
           },
@@ -418,19 +598,24 @@ export class Sender {
       const contentType = Array.isArray(ct) ? ct[0] : ct;
       let reason = '';
       let body: Buffer | undefined;
+      let truncated = false;
       if (!ok) {
         const raw = await readReason(res.body);
         reason = (this.sink.describe ? this.sink.describe(raw, contentType) : raw.toString('utf8'))
           .slice(0, REASON_MAX_CHARS)
           .trim();
-      } else if (this.sink.readsSuccessBody) body = Buffer.from(await res.body.arrayBuffer());
-      else await res.body.dump();
+      } else if (this.sink.readsSuccessBody) {
+        const read = await readCapped(res.body, SUCCESS_BODY_MAX_BYTES);
+        body = read.body;
+        truncated = read.truncated;
+      } else await res.body.dump();
       const ra = res.headers['retry-after'];
       return {
         outcome: { status: res.statusCode },
         retryAfter: Array.isArray(ra) ? ra[0] : ra,
         reason,
         body,
+        truncated,
         contentType,
       };
     } catch (err) {
@@ -465,6 +650,27 @@ export class Sender {
     this.opts.bodies?.release(batch);
     for (const { tracker, segment } of batch.segments) tracker.done(segment);
   }
+}
+
+/** Most bytes of a 2xx answer kept when it is larger than the cap (a protocol may read its start). */
+const TRUNCATED_PREFIX_BYTES = 64 * 1024;
+
+/** A 2xx body up to `max` bytes; beyond that, its first bytes and `truncated` (the rest is not read). */
+export async function readCapped(
+  body: AsyncIterable<Buffer> & { destroy(): void },
+  max: number,
+): Promise<{ body: Buffer; truncated: boolean }> {
+  const chunks: Buffer[] = [];
+  let n = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    n += chunk.length;
+    if (n > max) {
+      body.destroy();
+      return { body: Buffer.concat(chunks).subarray(0, TRUNCATED_PREFIX_BYTES), truncated: true };
+    }
+  }
+  return { body: Buffer.concat(chunks), truncated: false };
 }
 
 async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {

@@ -1,6 +1,8 @@
 // Elasticsearch / OpenSearch `_bulk` with `create` actions and `_id` = the record's stable id: a line
 // delivered twice is a no-op at the index (409 conflict, counted as delivered). Per-item results: 429/5xx
-// items are retried alone, other item errors (mapping, parsing) are dead-lettered.
+// items are retried alone; items refused for the request (401, 403 such as a cluster block, 404 index not
+// found) are held and retried; other item errors (mapping, parsing) are refused records.
+import { isHeldStatus } from '../send/retry-policy.js';
 import { type Acceptance, fieldsOf, type LogRecord, labelsOf, protocolPath, type Sink } from './sink.js';
 
 export const BULK_PATH = '/_bulk';
@@ -87,7 +89,12 @@ export class ElasticsearchSink implements Sink {
     return Buffer.from(s, 'utf8');
   }
 
-  accepted(body: Buffer, _contentType: string | undefined, records: number): Acceptance {
+  accepted(body: Buffer, _contentType: string | undefined, records: number, truncated = false): Acceptance {
+    if (truncated) {
+      // `errors` comes before `items` in a _bulk answer: false there means every item was stored.
+      if (/^\s*\{[^[]*"errors"\s*:\s*false/.test(body.toString('utf8', 0, 4096))) return { kind: 'all' };
+      return retryAll(records, '_bulk response too large to read');
+    }
     let res: { errors?: boolean; items?: Record<string, { status?: number; error?: unknown }>[] };
     try {
       res = JSON.parse(body.toString('utf8'));
@@ -104,6 +111,7 @@ export class ElasticsearchSink implements Sink {
     const reject: { index: number; status: number; reason: string }[] = [];
     let duplicates = 0;
     let retryReason = '';
+    let heldStatus: number | undefined;
     for (let i = 0; i < items.length; i++) {
       const item = items[i]!;
       const result = item.create ?? item[Object.keys(item)[0] ?? ''] ?? {};
@@ -114,15 +122,18 @@ export class ElasticsearchSink implements Sink {
         continue;
       }
       const reason = errorText(result.error) || `status ${status}`;
-      if (status === 429 || status >= 500 || status === 0) {
+      if (status === 429 || status >= 500 || status === 0 || isHeldStatus(status)) {
         retry.push(i);
         retryReason ||= `item status ${status}: ${reason}`;
+        if (isHeldStatus(status)) heldStatus ??= status;
       } else {
         reject.push({ index: i, status, reason: `item status ${status}: ${reason}` });
       }
     }
     if (retry.length === 0 && reject.length === 0 && duplicates === 0) return { kind: 'all' };
-    return { kind: 'items', retry, reject, duplicates, retryReason };
+    const acc: Acceptance = { kind: 'items', retry, reject, duplicates, retryReason };
+    if (heldStatus !== undefined) acc.heldStatus = heldStatus;
+    return acc;
   }
 }
 

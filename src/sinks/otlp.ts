@@ -7,9 +7,11 @@
 //
 // Answers: 408, 429 and every 5xx are retried like in every sink (honouring Retry-After), as the at-least-once
 // contract asks; this is wider than the OTLP specification's retryable list (429, 502, 503, 504), so a
-// transient 500 from a collector is not turned into lost lines. Every other 4xx is not retried (413 splits).
-// A 200 with `partial_success.rejected_log_records` > 0 is not retried either: the count and the collector's
-// message are logged and counted.
+// transient 500 from a collector is not turned into lost lines. 401, 403, 404, 415 and the other refusals of
+// the request hold delivery (retried); a 400 (data the collector cannot decode or accept) is isolated down to
+// the refused records (413 splits). A 200 with `partial_success.rejected_log_records` > 0 is not retried:
+// the count and the collector's message are logged and counted. A 200 too large to read is a success (the
+// specification makes partial_success optional).
 import type { Verdict } from '../send/retry-policy.js';
 import { ProtoWriter, readFields } from './protobuf.js';
 import {
@@ -183,8 +185,8 @@ export class OtlpSink implements Sink {
     return Buffer.from(req.finish());
   }
 
-  accepted(body: Buffer, contentType: string | undefined): Acceptance {
-    if (body.length === 0) return { kind: 'all' };
+  accepted(body: Buffer, contentType: string | undefined, _records = 0, truncated = false): Acceptance {
+    if (body.length === 0 || truncated) return { kind: 'all' };
     const ps = parsePartialSuccess(body, contentType);
     if (ps === null || ps.rejected === 0) return { kind: 'all' };
     return {

@@ -56,6 +56,8 @@ export type Acceptance =
       duplicates: number;
       /** First retryable item error, for the log. */
       retryReason: string;
+      /** Some items to retry were refused for the request, not their content (an item 401/403/404): held. */
+      heldStatus?: number;
     }
   /** The collector stored what it could and says it dropped some records for good (not retried). */
   | { kind: 'dropped'; count: number; reason: string }
@@ -96,8 +98,11 @@ export interface Sink {
    * for per-record answers, splits and dead letters, and encode them at seal.
    */
   line?(r: LogRecord): string;
-  /** Read a 2xx answer (when `readsSuccessBody`); without it every record is stored. */
-  accepted?(body: Buffer, contentType: string | undefined, records: number): Acceptance;
+  /**
+   * Read a 2xx answer (when `readsSuccessBody`); without it every record is stored. `truncated`: the answer
+   * was too large to read whole and `body` is only its start (answer what the protocol allows, losing nothing).
+   */
+  accepted?(body: Buffer, contentType: string | undefined, records: number, truncated: boolean): Acceptance;
   /** This protocol's reading of a non-2xx answer, on top of the base retry policy's verdict (default: as is). */
   judge?(status: number, reason: string, base: Verdict): SinkVerdict;
   /** Human-readable text of an error answer's body (binary protocols). */

@@ -2,8 +2,12 @@
 // concatenated. Token auth (`Authorization: Splunk <token>`, set by Credentials). With indexer
 // acknowledgement on, every request carries a channel (`X-Splunk-Request-Channel`), the answer holds an
 // `ackId`, and the batch counts as delivered only once `/services/collector/ack` says that id is indexed.
+// HEC's answers carry a `code`: those about the request (no data, incorrect index, data channel missing or
+// invalid, ack disabled, query-string auth off) hold delivery; those about events (invalid data format,
+// event field missing or blank, indexed fields) are refused records, isolated before any is dead-lettered.
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
+import type { Verdict } from '../send/retry-policy.js';
 import {
   type Acceptance,
   type AckProtocol,
@@ -12,8 +16,18 @@ import {
   labelsOf,
   protocolPath,
   type Sink,
+  type SinkVerdict,
   TimeCache,
 } from './sink.js';
+
+/** HEC codes of a 400 that are about the request or the token's setup, not the events sent. */
+const HEC_REQUEST_CODES = new Set([5, 7, 10, 11, 14, 16]);
+
+/** The `code` of a HEC error answer (`{"text":"Incorrect index","code":7}`), or null. */
+export function hecCode(answer: string): number | null {
+  const m = /"code"\s*:\s*(\d+)/.exec(answer);
+  return m ? Number(m[1]) : null;
+}
 
 export const HEC_EVENT_PATH = '/services/collector/event';
 export const HEC_ACK_PATH = '/services/collector/ack';
@@ -97,8 +111,26 @@ export class SplunkSink implements Sink {
     return Buffer.from(s, 'utf8');
   }
 
-  accepted(body: Buffer): Acceptance {
+  judge(status: number, reason: string, base: Verdict): SinkVerdict {
+    const code = hecCode(reason);
+    if (status === 400 && code !== null && HEC_REQUEST_CODES.has(code))
+      // The sender grows the wait with the attempt (a sink does not know it).
+      return { kind: 'hold', afterMs: 0, reason: `HTTP 400, HEC code ${code}` };
+    return base;
+  }
+
+  accepted(body: Buffer, _contentType?: string, records = 0, truncated = false): Acceptance {
     if (!this.opts.ack) return { kind: 'all' };
+    if (truncated) {
+      // No ack id to wait for: send the batch again (duplicates possible, nothing lost).
+      return {
+        kind: 'items',
+        retry: Array.from({ length: records }, (_, i) => i),
+        reject: [],
+        duplicates: 0,
+        retryReason: 'HEC answer too large to read its ackId',
+      };
+    }
     try {
       const j = JSON.parse(body.toString('utf8')) as { ackId?: number };
       if (typeof j.ackId === 'number') return { kind: 'ack', ackId: j.ackId };

@@ -1,8 +1,11 @@
-// `logferry status`: each file's delivered offset against its size, from the state dir and the live agent.
+// `logferry status`: each file's delivered offset against its size, from the state dir and the live agent;
+// whether delivery is held and why, and the dead-letter files (the live agent's `GET /status`).
 import { stat } from 'node:fs/promises';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
+import { deadLetterBytes } from '../send/dead-letter.js';
 import { fileKey } from '../tail/file-identity.js';
 import { createLogger } from '../telemetry/logger.js';
+import { type AgentStatus, renderAgentStatus } from './agent-status.js';
 
 export interface StatusRow {
   path: string;
@@ -122,15 +125,25 @@ export async function runStatus(env: Record<string, string | undefined>): Promis
     return 1;
   }
   let live: LiveMetrics | null = null;
+  let agent: AgentStatus | null = null;
   if (port > 0) {
     try {
       const host = statusHost(env.LOGFERRY_HTTP_HOST);
       const res = await fetch(`http://${host}:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) live = parseMetrics(await res.text());
+      const st = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) });
+      if (st.ok) agent = (await st.json()) as AgentStatus;
     } catch {
-      live = null;
+      // Not reachable: the checkpoint and the files on disk are all there is.
     }
   }
-  process.stdout.write(renderStatus(rows, live));
+  let text = renderStatus(rows, live);
+  if (agent !== null) text = renderAgentStatus(agent) + text;
+  else {
+    const bytes = await deadLetterBytes(stateDir);
+    if (bytes > 0)
+      text += `dead letters: ${bytes} bytes in ${stateDir} (\`logferry replay\` sends them again)\n`;
+  }
+  process.stdout.write(text);
   return 0;
 }

@@ -1,4 +1,4 @@
-// The agent's own HTTP server: /healthz (alive and not stuck), /readyz and /metrics (Prometheus).
+// The agent's own HTTP server: /healthz (alive and not stuck), /readyz, /metrics (Prometheus) and /status (JSON).
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Registry } from 'prom-client';
@@ -12,6 +12,8 @@ export interface HealthSource {
   /** Null when healthy, else why not. */
   unhealthy(): string | null;
   ready(): boolean;
+  /** Why delivery is held, if it is, and the dead-letter files (`GET /status`). */
+  status?(): Promise<unknown>;
 }
 
 export function startHealthServer(
@@ -33,6 +35,17 @@ export function startHealthServer(
       const ok = source.ready();
       res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ status: ok ? 'ready' : 'not ready' }));
+    } else if (path === '/status' && source.status) {
+      source.status().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(`${JSON.stringify(body)}\n`);
+        },
+        (err: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`status failed: ${err.message}\n`);
+        },
+      );
     } else if (path === '/metrics') {
       metrics.metrics().then(
         (text) => {

@@ -16,6 +16,15 @@ export interface FileStat {
 /** The sender's running totals, plus the requests in flight now. */
 export type SendStats = Readonly<SenderStats> & { inFlight: number };
 
+/** Why delivery is held, and the dead-letter files. */
+export interface DeliveryStats {
+  /** Answers that held delivery, per HTTP status. */
+  heldTotal: ReadonlyMap<string, number>;
+  held: boolean;
+  deadLetterBytes: number;
+  deadLetterFull: boolean;
+}
+
 /** What the metrics read; the pipeline implements it. */
 export interface MetricsSource {
   fileStats(): FileStat[];
@@ -32,6 +41,7 @@ export interface MetricsSource {
   filesRefused(): Readonly<Record<string, number>>;
   /** Files waiting for a descriptor now, lost while waiting, and forgotten while idle (totals). */
   fileLifecycle(): { waiting: number; lostWaiting: number; forgotten: number };
+  deliveryStats(): Promise<DeliveryStats>;
 }
 
 /** A counter whose value is copied from a running total at scrape time. */
@@ -40,7 +50,7 @@ function mirrored(
   name: string,
   help: string,
   labelNames: string[],
-  read: (c: Counter) => void,
+  read: (c: Counter) => void | Promise<void>,
 ) {
   return new Counter({
     name,
@@ -49,7 +59,7 @@ function mirrored(
     registers: [registry],
     collect() {
       this.reset();
-      read(this);
+      return read(this);
     },
   });
 }
@@ -109,6 +119,46 @@ export function createMetrics(source: MetricsSource): Registry {
     [],
     (c) => c.inc(source.sendStats().deadLettered),
   );
+  mirrored(
+    registry,
+    'logferry_delivery_held_total',
+    'Answers that held delivery, by HTTP status: refusals of the request (401, 403, 404, ...) or of every record; retried, never dead-lettered.',
+    ['status'],
+    async (c) => {
+      for (const [status, n] of (await source.deliveryStats()).heldTotal) c.inc({ status }, n);
+    },
+  );
+  mirrored(
+    registry,
+    'logferry_answers_too_large_total',
+    'Accepted answers too large to read (their body is not read past 4 MiB).',
+    [],
+    (c) => c.inc(source.sendStats().unreadableAnswers),
+  );
+  new Gauge({
+    name: 'logferry_delivery_held',
+    help: '1 while the collector refuses the requests (or every record) and delivery is held, else 0.',
+    registers: [registry],
+    async collect() {
+      this.set((await source.deliveryStats()).held ? 1 : 0);
+    },
+  });
+  new Gauge({
+    name: 'logferry_dead_letter_bytes',
+    help: 'Bytes in the dead-letter files together (bounded by LOGFERRY_DEAD_LETTER_MAX_BYTES).',
+    registers: [registry],
+    async collect() {
+      this.set((await source.deliveryStats()).deadLetterBytes);
+    },
+  });
+  new Gauge({
+    name: 'logferry_dead_letter_full',
+    help: '1 while the dead-letter files are full: refused records wait and reading is paused; else 0.',
+    registers: [registry],
+    async collect() {
+      this.set((await source.deliveryStats()).deadLetterFull ? 1 : 0);
+    },
+  });
   mirrored(
     registry,
     'logferry_duplicate_records_total',

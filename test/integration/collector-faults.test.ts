@@ -233,7 +233,7 @@ test('no answer within LOGFERRY_REQUEST_TIMEOUT_MS: timed out, retried, nothing 
   await expectHealthy(a, r.port);
 });
 
-test('poison record: 400 dead-letters it, the rest is shipped, the checkpoint moves past it', async (t) => {
+test('poison record: 400 dead-letters it (once other records are accepted), the rest is shipped, the checkpoint moves past it', async (t) => {
   const r = await faultsRig(t);
   const POISON = `poison-${randomUUID()}`;
   const rejected: ReceivedRecord[][] = [];
@@ -261,12 +261,15 @@ test('poison record: 400 dead-letters it, the rest is shipped, the checkpoint mo
     false,
     'poison line was accepted',
   );
-  assert.equal(rejected.length, 1, `the poison request was sent ${rejected.length} times`);
+  // Alone in its request, it is sent again until a request sent after its refusal is accepted (evidence that
+  // the collector takes other records, not refusing everything); then set aside.
+  const sends = rejected.length;
+  assert.ok(sends >= 2 && sends <= 10, `the poison request was sent ${sends} times`);
   const dead = await readDeadLetter(r.stateDir);
   const rejectedRecords = rejected.flat();
   assert.deepEqual(
-    dead.map((d) => d.record.id).sort(),
-    rejectedRecords.map((x) => x.id).sort(),
+    dead.map((d) => d.record.id),
+    [...new Set(rejectedRecords.map((x) => x.id))],
     'dead-letter file holds exactly the records of the rejected request',
   );
   assert.deepEqual(
@@ -296,7 +299,7 @@ test('poison record: 400 dead-letters it, the rest is shipped, the checkpoint mo
   const entry = cp.files.find((f) => f.path === r.logFile);
   assert.ok(entry, `no checkpoint for ${r.logFile}: ${JSON.stringify(cp)}`);
   assert.equal(entry.offset, (await stat(r.logFile)).size, 'checkpoint did not move past the poison line');
-  assert.equal(rejected.length, 1, 'the poison request was re-sent');
+  assert.equal(rejected.length, sends, 'the poison request was re-sent after it was dead-lettered');
 });
 
 test('413 for requests over K records: the agent splits, everything arrives, nothing dead-lettered', async (t) => {
@@ -433,7 +436,9 @@ test('dead-letter file not writable: the checkpoint waits at the refused line wh
     poisonOffset,
     'the checkpoint moved past a refused line that is in no dead-letter file',
   );
-  assert.equal(refusals, 1, `the refused request was sent ${refusals} times`);
+  // Sent again until other records are accepted, then judged poison: its dead-letter write is what waits.
+  const sends = refusals;
+  assert.ok(sends >= 2 && sends <= 10, `the refused request was sent ${sends} times`);
   const failures = a.logs().filter((l) => l.code === 'LOGFERRY_DEAD_LETTER_WRITE');
   assert.equal(failures.length, 1, 'failed dead-letter writes are logged once per window, not per attempt');
   assert.equal(failures[0]!.file, deadLetterPath);
@@ -461,7 +466,7 @@ test('dead-letter file not writable: the checkpoint waits at the refused line wh
     a.logs().some((l) => l.code === 'LOGFERRY_DEAD_LETTER' && l.status === 400),
     'dead-lettering was not logged',
   );
-  assert.equal(refusals, 1, 'the refused request was re-sent');
+  assert.equal(refusals, sends, 'the refused request was re-sent once it was judged poison');
   await expectHealthy(a, r.port); // also: no LOGFERRY_SEND_INTERNAL
   a.kill('SIGTERM');
   assert.equal(await a.exited, 0, `agent did not stop cleanly: ${a.stdout.slice(-2000)}`);

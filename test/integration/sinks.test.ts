@@ -368,7 +368,7 @@ for (const encoding of ['protobuf', 'json'] as const) {
   });
 }
 
-test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP list); a 400 is dead-lettered', async (t) => {
+test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP list); a record answered 400 is isolated and dead-lettered', async (t) => {
   const otlp = await startOtlp();
   const r = await sinksRig(t, [() => otlp.close()]);
   const status = (message: string) =>
@@ -402,24 +402,29 @@ test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP l
     a.logs().some((l) => l.code === 'LOGFERRY_SEND_RETRY' && l.reason === 'HTTP 500' && l.detail === 'boom'),
     '500 retry (with the google.rpc.Status message) not logged',
   );
-  // Phase 2: a 400 is not retried: the batch is set aside and shipping goes on.
+  // Phase 2: a 400 for one record: the batch is split until it stands alone, its neighbours are delivered,
+  // and only it is set aside (a collector that 400s every record holds delivery instead: refusals.test.ts).
   const requestsBefore = otlp.requests.length;
-  const refused = tokens('otlp-400', 3);
-  otlp.fault = () => ({
-    status: 400,
-    headers: { 'content-type': 'application/x-protobuf' },
-    body: status('bad data'),
-  });
-  await appendFile(r.logFile, `${refused.join('\n')}\n`);
+  const POISON = `otlp-400-poison-${randomUUID()}`;
+  const neighbours = tokens('otlp-400-ok', 2);
+  otlp.fault = (_req, decoded) =>
+    otlpRecords([decoded]).some((x) => x.body === POISON)
+      ? { status: 400, headers: { 'content-type': 'application/x-protobuf' }, body: status('bad data') }
+      : undefined;
+  await appendFile(r.logFile, `${[neighbours[0], POISON, neighbours[1]].join('\n')}\n`);
   const size2 = (await stat(r.logFile)).size;
   await waitFor(async () => (await checkpointOf(r)) === size2, {
-    what: 'checkpoint past the refused batch',
+    what: 'checkpoint past the refused record',
   });
-  assert.equal(otlp.requests.length - requestsBefore, 1, 'a 400 was retried');
+  assert.ok(otlp.requests.length - requestsBefore >= 3, 'the refused batch was not split');
+  const stored = otlpRecords(otlp.exports).map((x) => x.body);
+  for (const n of neighbours)
+    assert.ok(stored.includes(n), `neighbour ${n} of the refused record was not delivered`);
+  assert.ok(!stored.includes(POISON));
   const dl = await deadLetters(r);
   assert.deepEqual(
     dl.map((d) => d.record.message),
-    refused,
+    [POISON],
   );
   assert.equal(dl[0]!.status, 400);
   assert.match(dl[0]!.reason, /bad data/, 'the google.rpc.Status message was not read');

@@ -40,14 +40,24 @@ test('decide: status and error table', () => {
     { outcome: { status: 301 }, records: 5, kind: 'retry' },
     { outcome: { status: 302 }, records: 5, kind: 'retry' },
     { outcome: { status: 307 }, records: 5, kind: 'retry' },
-    { outcome: { status: 400 }, records: 5, kind: 'reject' },
-    { outcome: { status: 401 }, records: 5, kind: 'reject' },
-    { outcome: { status: 403 }, records: 5, kind: 'reject' },
-    { outcome: { status: 404 }, records: 5, kind: 'reject' },
-    { outcome: { status: 422 }, records: 5, kind: 'reject' },
+    // Refusals of the request, not its records: held (retried forever), never dead-lettered.
+    { outcome: { status: 401 }, records: 5, kind: 'hold' },
+    { outcome: { status: 403 }, records: 1, kind: 'hold' },
+    { outcome: { status: 404 }, records: 5, kind: 'hold' },
+    { outcome: { status: 405 }, records: 5, kind: 'hold' },
+    { outcome: { status: 407 }, records: 5, kind: 'hold' },
+    { outcome: { status: 411 }, records: 5, kind: 'hold' },
+    { outcome: { status: 415 }, records: 5, kind: 'hold' },
+    { outcome: { status: 426 }, records: 5, kind: 'hold' },
+    { outcome: { status: 431 }, records: 1, kind: 'hold' },
+    // Maybe about some records: isolated (split until they stand alone, then judged).
+    { outcome: { status: 400 }, records: 5, kind: 'isolate' },
+    { outcome: { status: 400 }, records: 1, kind: 'isolate' },
+    { outcome: { status: 422 }, records: 5, kind: 'isolate' },
+    { outcome: { status: 409 }, records: 5, kind: 'isolate' },
     { outcome: { status: 413 }, records: 2, kind: 'split' },
     { outcome: { status: 413 }, records: 1000, kind: 'split' },
-    { outcome: { status: 413 }, records: 1, kind: 'reject' },
+    { outcome: { status: 413 }, records: 1, kind: 'isolate' },
   ];
   for (const c of cases) {
     for (const attempt of [0, 3, 50]) {
@@ -57,13 +67,13 @@ test('decide: status and error table', () => {
         c.kind,
         `${JSON.stringify(c.outcome)} with ${c.records} records, attempt ${attempt}`,
       );
-      if (v.kind === 'retry') {
+      if (v.kind === 'retry' || v.kind === 'hold') {
         assert.ok(v.afterMs > 0, 'a retry waits');
         assert.ok(v.afterMs <= opts().maxMs, 'without a hint the wait is the capped backoff');
         assert.equal(v.afterMs, backoff(attempt, opts()));
         assert.ok(v.reason.length > 0);
       }
-      if (v.kind === 'reject')
+      if (v.kind === 'isolate')
         assert.match(v.reason, new RegExp(String((c.outcome as { status: number }).status)));
     }
   }
@@ -79,7 +89,7 @@ test('decide: errors ignore Retry-After; retryable statuses honour it', () => {
     assert.deepEqual(v, { kind: 'retry', afterMs: 7000, reason: `HTTP ${status}` });
   }
   // A hint on a response that is not retried does not turn it into a retry.
-  assert.equal(decide({ status: 400 }, '1', 0, 3, opts()).kind, 'reject');
+  assert.equal(decide({ status: 400 }, '1', 0, 3, opts()).kind, 'isolate');
   assert.equal(decide({ status: 200 }, '1', 0, 3, opts()).kind, 'ok');
 });
 

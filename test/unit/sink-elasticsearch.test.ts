@@ -130,3 +130,33 @@ test('an answer that cannot be matched to the request retries every record (crea
   const dup = s.accepted(answer({ errors: true, items: [{ create: { status: 409 } }] }), undefined, 1);
   assert.deepEqual(dup, { kind: 'items', retry: [], reject: [], duplicates: 1, retryReason: '' });
 });
+
+test('_bulk items refused for the request (401, 403, 404) are retried and say delivery is held; a 2xx too large to read', () => {
+  const s = new ElasticsearchSink({ endpoint: new URL('http://es:9200'), labels: {}, index: 'logs' });
+  const body = Buffer.from(
+    JSON.stringify({
+      errors: true,
+      items: [
+        { create: { status: 201 } },
+        { create: { status: 403, error: { type: 'cluster_block_exception', reason: 'index read-only' } } },
+        { create: { status: 404, error: { type: 'index_not_found_exception', reason: 'no such index' } } },
+        { create: { status: 400, error: { type: 'document_parsing_exception', reason: 'bad field' } } },
+      ],
+    }),
+  );
+  const acc = s.accepted(body, 'application/json', 4, false);
+  assert.equal(acc.kind, 'items');
+  if (acc.kind !== 'items') return;
+  assert.deepEqual(acc.retry, [1, 2]);
+  assert.equal(acc.heldStatus, 403);
+  assert.deepEqual(
+    acc.reject.map((r) => r.index),
+    [3],
+  );
+  // Truncated: `errors: false` at the start says every item was stored; anything else is sent again.
+  const ok = Buffer.from('{"took":3,"errors":false,"items":[{"create":{"status":201');
+  assert.deepEqual(s.accepted(ok, 'application/json', 2, true), { kind: 'all' });
+  const unknown = s.accepted(Buffer.from('{"took":3,"errors":true,"items":['), 'application/json', 2, true);
+  assert.equal(unknown.kind, 'items');
+  assert.deepEqual(unknown.kind === 'items' ? unknown.retry : null, [0, 1]);
+});

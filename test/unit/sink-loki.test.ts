@@ -113,7 +113,7 @@ test('no labels at all: a job label (Loki needs one); structured metadata can be
 
 test("Loki's answers: out-of-order / too old 400 is 'dropped' (not retried; the sender dead-letters the batch, below); other 400s, 429, 5xx keep the base verdict", () => {
   const s = sink();
-  const reject = { kind: 'reject', reason: 'HTTP 400' } as const;
+  const reject = { kind: 'isolate', reason: 'HTTP 400' } as const;
   for (const msg of [
     'entry with timestamp 2026-11-25 ignored, reason: \'entry out of order\' for stream: {app="shop"}',
     "entry with timestamp 2022-04-15 ignored, reason: 'entry too far behind' for stream",

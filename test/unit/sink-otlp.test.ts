@@ -143,13 +143,17 @@ test('retried like every sink (408, 429, every 5xx, Retry-After kept); 413 split
     assert.deepEqual(base, { kind: 'retry', afterMs: 7000, reason: `HTTP ${status}` }, String(status));
     assert.deepEqual(s.judge(status, '', base), base, String(status));
   }
-  for (const status of [400, 401, 403, 404, 409, 415, 422]) {
+  for (const status of [401, 403, 404, 415]) {
     const base = decide({ status }, undefined, 0, 10, opts);
-    assert.equal(s.judge(status, '', base).kind, 'reject', String(status));
+    assert.equal(s.judge(status, '', base).kind, 'hold', String(status));
+  }
+  for (const status of [400, 409, 422]) {
+    const base = decide({ status }, undefined, 0, 10, opts);
+    assert.equal(s.judge(status, '', base).kind, 'isolate', String(status));
   }
   assert.deepEqual(s.judge(413, '', decide({ status: 413 }, undefined, 0, 10, opts)), { kind: 'split' });
-  assert.deepEqual(s.judge(400, '', { kind: 'reject', reason: 'HTTP 400' }), {
-    kind: 'reject',
+  assert.deepEqual(s.judge(400, '', { kind: 'isolate', reason: 'HTTP 400' }), {
+    kind: 'isolate',
     reason: 'HTTP 400',
   });
   // google.rpc.Status { code = 1; message = 2 }

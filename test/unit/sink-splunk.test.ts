@@ -65,3 +65,37 @@ test('indexer acknowledgement: a channel on every request, ack ids read, the ack
   assert.deepEqual([...s.ack!.acked(Buffer.from('{"acks":{"3":true,"4":false}}'))], [3]);
   assert.deepEqual([...s.ack!.acked(Buffer.from('not json'))], []);
 });
+
+test('HEC answers: codes about the request hold delivery, codes about events are isolated; an unreadable ack answer re-sends', () => {
+  const s = new SplunkSink({
+    endpoint: new URL('http://hec:8088'),
+    labels: {},
+    ack: true,
+    ackTimeoutMs: 1000,
+    index: '',
+    sourcetype: '',
+  });
+  const base = { kind: 'isolate', reason: 'HTTP 400' } as const;
+  for (const [code, text] of [
+    [5, 'No data'],
+    [7, 'Incorrect index'],
+    [10, 'Data channel is missing'],
+    [11, 'Invalid data channel'],
+    [14, 'ACK is disabled'],
+    [16, 'Query string authorization is not enabled'],
+  ] as const) {
+    assert.equal(s.judge(400, JSON.stringify({ text, code }), base).kind, 'hold', text);
+  }
+  for (const [code, text] of [
+    [6, 'Invalid data format'],
+    [12, 'Event field is required'],
+    [13, 'Event field cannot be blank'],
+    [15, 'Error in handling indexed fields'],
+  ] as const) {
+    assert.deepEqual(s.judge(400, JSON.stringify({ text, code }), base), base, text);
+  }
+  assert.deepEqual(s.judge(400, 'not json', base), base);
+  const again = s.accepted(Buffer.from('{"text":"Success","code":0,'), 'application/json', 3, true);
+  assert.equal(again.kind, 'items');
+  assert.deepEqual(again.kind === 'items' ? again.retry : null, [0, 1, 2]);
+});
