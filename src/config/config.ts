@@ -2,6 +2,13 @@
 import { accessSync, constants } from 'node:fs';
 import { z } from 'zod/v3';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import {
+  type FilterOptions,
+  parseMatchRules,
+  parseMinLevel,
+  parseRateLimit,
+  parseRedact,
+} from '../filter/rules.js';
 import { kubernetesLabels, splitParserRules } from '../parse/enrich.js';
 import { compileMultiline } from '../parse/multiline.js';
 import { parseParserSpec } from '../parse/parsers.js';
@@ -265,6 +272,14 @@ const schema = z.object({
     if (re !== null) return re;
     return groupNames(s).length === 0 ? 'has no named group (?<label>...)' : null;
   }),
+  // Filters, redaction, rate limit (src/filter/).
+  LOGFERRY_DROP: checked('', (s) => problemOf(parseMatchRules(s))),
+  LOGFERRY_KEEP: checked('', (s) => problemOf(parseMatchRules(s))),
+  LOGFERRY_MIN_LEVEL: checked('', (s) => problemOf(parseMinLevel(s))),
+  LOGFERRY_REDACT: checked('', (s) => problemOf(parseRedact(s))),
+  LOGFERRY_REDACT_FIELDS: list,
+  LOGFERRY_RATE_LIMIT: checked('', (s) => problemOf(parseRateLimit(s))),
+  LOGFERRY_RATE_LIMIT_MODE: oneOf(['wait', 'drop'] as const, 'wait'),
   // Sinks, auth and TLS (secret values are never echoed in messages).
   LOGFERRY_HEADERS: headers,
   LOGFERRY_BEARER_TOKEN: secret,
@@ -304,7 +319,7 @@ const schema = z.object({
 export type Env = Record<string, string | undefined>;
 
 /** The whole configuration; parsing, auth and TLS settings are declared by the stages that use them. */
-export interface Config extends ParseOptions, AuthOptions, TlsOptions {
+export interface Config extends ParseOptions, FilterOptions, AuthOptions, TlsOptions {
   paths: string[];
   exclude: string[];
   endpoint: URL;
@@ -417,6 +432,13 @@ export function loadConfig(env: Env): Config {
     k8sLabels: c.LOGFERRY_K8S_LABELS,
     podLabels: c.LOGFERRY_K8S_LABELS ? kubernetesLabels(env) : {},
     pathLabels: c.LOGFERRY_PATH_LABELS,
+    drop: c.LOGFERRY_DROP,
+    keep: c.LOGFERRY_KEEP,
+    minLevel: c.LOGFERRY_MIN_LEVEL,
+    redact: c.LOGFERRY_REDACT,
+    redactFields: c.LOGFERRY_REDACT_FIELDS,
+    rateLimit: c.LOGFERRY_RATE_LIMIT,
+    rateLimitMode: c.LOGFERRY_RATE_LIMIT_MODE,
     headers: c.LOGFERRY_HEADERS,
     bearerToken: c.LOGFERRY_BEARER_TOKEN,
     bearerTokenFile: c.LOGFERRY_BEARER_TOKEN_FILE,
