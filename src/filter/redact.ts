@@ -88,6 +88,9 @@ function redactCardRun(run: string, m: string): string | null {
     if (i % 2 === 0) digitGroups.push({ text: g, start: pos, end: pos + g.length });
     pos += g.length;
   }
+  // Groups of four (the last one shorter) are one number written the usual way: no part of it is tried.
+  if (digitGroups.every((g, i) => g.text.length === 4 || (i === digitGroups.length - 1 && g.text.length < 4)))
+    return null;
   let out = '';
   let last = 0;
   let found = false;
@@ -145,7 +148,7 @@ const DETECTORS: Record<BuiltInRule, () => Detector> = {
     regexDetector('email', /(?<![\w.%+-])[\w.%+-]+@[A-Za-z0-9](?:[A-Za-z0-9-]*)(?:\.[A-Za-z0-9-]+)+/g, (t) =>
       t.includes('@'),
     ),
-  jwt: () => regexDetector('jwt', /(?<![\w-])eyJ[\w-]+\.eyJ[\w-]+\.[\w-]*/g, (t) => t.includes('eyJ')),
+  jwt: () => regexDetector('jwt', /(?<![\w-])ey[\w-]{6,}\.ey[\w-]{6,}\.[\w-]*/g, (t) => t.includes('eyJ')),
   bearer: () => {
     const m = marker('bearer');
     return regexDetector(
