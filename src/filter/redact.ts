@@ -154,7 +154,7 @@ const DETECTORS: Record<BuiltInRule, () => Detector> = {
     return regexDetector(
       'bearer',
       new RegExp(
-        `((?<![\\w-])(?:${SECRET_KEYS})["']?\\s*[:=]\\s*["']?(?:(?:bearer|basic|token|digest|negotiate)\\s+)?|(?<![\\w-])bearer\\s+)(?!\\[REDACTED:)([^\\s"'&,;]+)`,
+        `((?<![\\w-])(?:${SECRET_KEYS})["']?\\s*[:=]\\s*["']?(?:(?:bearer|basic|token|digest|negotiate)\\s+)?|(?<![\\w-])bearer\\s+)(?!\\[REDACTED:|(?:bearer|basic|digest|negotiate)\\s)([^\\s"'&,;]+)`,
         'gi',
       ),
       (t) => /bearer|auth|token|pass|pwd|secret|key/i.test(t),

@@ -132,8 +132,9 @@ export function parseRedact(s: string): Detector[] | string {
         return `unknown rule ${JSON.stringify(name)}; use ${BUILT_IN_RULES.join(', ')}, default, or regex:<pattern>`;
     }
   }
-  // Built-ins in a fixed order: the private key first (its body holds runs that look like other secrets).
-  const order: BuiltInRule[] = ['private-key', 'jwt', 'bearer', 'aws-key', 'credit-card', 'iban', 'email'];
+  // Built-ins in a fixed order: the private key first (its body holds runs that look like other secrets),
+  // a header's whole value before the JWT that may be in it.
+  const order: BuiltInRule[] = ['private-key', 'bearer', 'jwt', 'aws-key', 'credit-card', 'iban', 'email'];
   return [...order.filter((n) => names.has(n)).map(builtInDetector), ...custom];
 }
 

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import fc from 'fast-check';
+import { startSampleApp } from '../../examples/sample-app.js';
 import { luhnValid } from '../../src/filter/redact.js';
 import { MAIN, startAgent } from '../helpers/agent.js';
 import { checkpointOffset } from '../helpers/checkpoint-file.js';
@@ -256,4 +257,19 @@ test('a bad rule name or regex is a configuration error naming the variable (exi
     assert.match(a.stderr, new RegExp(variable));
     assert.match(a.stderr, why);
   }
+});
+
+test("the demo's sample app leaks a card number and a bearer token; with LOGFERRY_REDACT=default they arrive redacted", async (t) => {
+  const r = await rig(t, { prefix: 'logferry-demo-redact-' });
+  const stop = startSampleApp(r.logDir, { intervalMs: 5 });
+  t.after(stop);
+  await r.start({ LOGFERRY_REDACT: 'default', LOGFERRY_MULTILINE: 'timestamp' });
+  await waitFor(() => r.c.records.filter((x) => x.message.includes('[REDACTED:')).length >= 6, {
+    what: 'redacted records',
+  });
+  stop();
+  const messages = r.c.records.map((x) => x.message);
+  assert.ok(messages.some((m) => m.includes('card=[REDACTED:credit-card]')));
+  assert.ok(messages.some((m) => m.includes('authorization="Bearer [REDACTED:bearer]"')));
+  for (const m of messages) assert.ok(!/card=\d|Bearer ey/.test(m), m);
 });
