@@ -7,8 +7,10 @@ import type { Batch } from '../../src/batch/batch.js';
 import { Batcher } from '../../src/batch/batcher.js';
 import { ByteBudget } from '../../src/batch/byte-budget.js';
 import { AckTracker } from '../../src/checkpoint/ack-tracker.js';
+import { loadConfig } from '../../src/config/config.js';
+import { ConfigError } from '../../src/errors.js';
 import { FilterStage } from '../../src/filter/filter-stage.js';
-import { parseMatchRules, parseMinLevel, parseRateLimit } from '../../src/filter/rules.js';
+import { filteringIsOff, parseMatchRules, parseMinLevel, parseRateLimit } from '../../src/filter/rules.js';
 import type { ParsedRecord, ParseSource } from '../../src/parse/stage.js';
 
 type Opts = Partial<ConstructorParameters<typeof FilterStage>[0]>;
@@ -223,4 +225,34 @@ test('rule syntax: globs, fields, message=, errors', () => {
   assert.deepEqual(parseRateLimit('100'), { rate: 100, burst: 100 });
   assert.match(String(parseRateLimit('fast')), /expected/);
   assert.match(String(parseRateLimit('0')), /expected/);
+});
+
+test('loadConfig: the filter variables, their defaults, and every bad one reported by name', () => {
+  const base = { LOGFERRY_PATHS: '/var/log/app/*.log', LOGFERRY_ENDPOINT: 'http://collector:8080/ingest' };
+  const cfg = loadConfig(base);
+  assert.deepEqual(
+    [cfg.drop, cfg.keep, cfg.minLevel, cfg.redact, cfg.redactFields, cfg.rateLimit, cfg.rateLimitMode],
+    ['', '', '', '', [], '', 'wait'],
+  );
+  assert.ok(filteringIsOff(cfg), 'nothing set: the raw path');
+  assert.ok(
+    filteringIsOff(loadConfig({ ...base, LOGFERRY_RATE_LIMIT: '10' })),
+    'a lossless limit needs no records',
+  );
+  assert.ok(
+    !filteringIsOff(loadConfig({ ...base, LOGFERRY_RATE_LIMIT: '10', LOGFERRY_RATE_LIMIT_MODE: 'drop' })),
+  );
+  assert.ok(!filteringIsOff(loadConfig({ ...base, LOGFERRY_REDACT_FIELDS: 'password' })));
+  let err: unknown;
+  try {
+    loadConfig({ ...base, LOGFERRY_REDACT: 'cc', LOGFERRY_DROP: '(?=x)', LOGFERRY_RATE_LIMIT_MODE: 'slow' });
+  } catch (e) {
+    err = e;
+  }
+  assert.ok(err instanceof ConfigError);
+  assert.deepEqual(err.problems.map((p) => p.variable).sort(), [
+    'LOGFERRY_DROP',
+    'LOGFERRY_RATE_LIMIT_MODE',
+    'LOGFERRY_REDACT',
+  ]);
 });
