@@ -102,7 +102,11 @@ export class FilterStage {
     private readonly skip: (tracker: AckTracker, ack: number) => void,
   ) {
     this.c = compile(o);
+    this.counts = this.c.detectors.map((d) => this.counter(d.name));
   }
+
+  /** The counter of each detector, in the detectors' order. */
+  private readonly counts: ((n: number) => void)[];
 
   /** The stage's input (a RecordSink). */
   readonly record = (src: ParseSource, rec: ParsedRecord, tracker: AckTracker, ack: number): void => {
@@ -220,7 +224,8 @@ export class FilterStage {
     let text = rec.message;
     if (st.pemRecords > 0) text = this.pemContinued(st, text);
     if (this.c.privateKey && text.includes('-----BEGIN') && endsInsideKey(text)) st.pemRecords = 1;
-    for (const d of this.c.detectors) text = d.apply(text, this.counter(d.name));
+    const ds = this.c.detectors;
+    for (let i = 0; i < ds.length; i++) text = ds[i]!.apply(text, this.counts[i]!);
     const pairs = this.c.fieldPairs;
     if (pairs !== null) text = redactPairs(pairs, text, this.counter('field'));
     rec.message = text;
@@ -256,7 +261,8 @@ export class FilterStage {
         changed = true;
       } else if (typeof v === 'string') {
         let s = v;
-        for (const d of this.c.detectors) s = d.apply(s, this.counter(d.name));
+        const ds = this.c.detectors;
+        for (let i = 0; i < ds.length; i++) s = ds[i]!.apply(s, this.counts[i]!);
         if (s !== v) {
           (o as Record<string | number, unknown>)[k] = s;
           changed = true;
