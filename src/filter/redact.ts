@@ -17,13 +17,16 @@ export interface Detector {
   /** The rule name, as in `[REDACTED:<name>]`; also the metric label. */
   readonly name: string;
   readonly marker: string;
-  /** Text with every match replaced; `count` is called once per replacement. */
+  /** Text with every match replaced; `count` gets the number of replacements (not called for none). */
   apply(text: string, count: (n: number) => void): string;
 }
 
 export const marker = (name: string): string => `[REDACTED:${name}]`;
 
-/** A detector from a global regex; `accept` may refuse a match (a checksum), `keep` is a prefix group kept. */
+/**
+ * A detector from a global regex. `may` is a cheap test that the regex can match at all; `rewrite` gives a
+ * match's replacement (a kept prefix, say) or null to leave it (a checksum that fails).
+ */
 function regexDetector(
   name: string,
   re: RegExp,
