@@ -120,6 +120,8 @@ async function catchup(
   backlog: { lines: number; bytes: number; files: string[] },
   compression: 'none' | 'gzip',
   run: number,
+  /** More settings of the agent (the filters' run). */
+  extra: Record<string, string> = {},
 ): Promise<Catchup> {
   const collector: CountingCollector = await startCountingCollector();
   const t0 = performance.now();
@@ -128,8 +130,9 @@ async function catchup(
       ? await startAgent({
           LOGFERRY_PATHS: `${join(root, 'backlog')}/*.log`,
           LOGFERRY_ENDPOINT: collector.url,
-          LOGFERRY_STATE_DIR: join(root, `state-${compression}-${run}`),
+          LOGFERRY_STATE_DIR: join(root, `state-${compression}-${run}-${Object.keys(extra).join('-')}`),
           LOGFERRY_COMPRESSION: compression,
+          ...extra,
         })
       : spawn(process.execPath, [BASELINE, collector.url, ...backlog.files], { stdio: 'inherit' });
   let stats = { cpuSeconds: 0, peakRssMB: 0 };
@@ -251,16 +254,19 @@ async function main(): Promise<void> {
 async function catchupAll(): Promise<string[]> {
   const backlog = writeBacklog(join(root, 'backlog'));
   process.stdout.write(`backlog: ${backlog.lines} lines, ${(backlog.bytes / 1e6).toFixed(0)} MB\n`);
-  const results: Record<string, Catchup[]> = { baseline: [], none: [], gzip: [] };
+  const results: Record<string, Catchup[]> = { baseline: [], none: [], gzip: [], redact: [] };
   for (let run = 0; run < RUNS; run++) {
     // Interleaved, so a noisy neighbour hits all three alike.
     results.baseline!.push(await catchup('baseline', backlog, 'none', run));
     results.none!.push(await catchup('agent', backlog, 'none', run));
     results.gzip!.push(await catchup('agent', backlog, 'gzip', run));
+    // The built-in redaction rules on (the records path): what the filters cost when on.
+    results.redact!.push(await catchup('agent', backlog, 'none', run, { LOGFERRY_REDACT: 'default' }));
     const r = (k: string) => results[k]![run]!;
     process.stdout.write(
       `run ${run + 1}: baseline ${r('baseline').mbps.toFixed(1)} MB/s, agent ${r('none').mbps.toFixed(1)} MB/s ` +
-        `(ratio ${(r('none').mbps / r('baseline').mbps).toFixed(2)}), gzip ${r('gzip').mbps.toFixed(1)} MB/s\n`,
+        `(ratio ${(r('none').mbps / r('baseline').mbps).toFixed(2)}), gzip ${r('gzip').mbps.toFixed(1)} MB/s, ` +
+        `LOGFERRY_REDACT=default ${r('redact').mbps.toFixed(1)} MB/s\n`,
     );
   }
   const row = (name: string, xs: Catchup[]) =>
@@ -274,8 +280,17 @@ async function catchupAll(): Promise<string[]> {
     row('raw baseline (read + POST, unparsed)', results.baseline!),
     row('logferry, compression none', results.none!),
     row('logferry, gzip', results.gzip!),
+    row('logferry, compression none, LOGFERRY_REDACT=default', results.redact!),
     '',
     `throughput ratio logferry/baseline (none): median ${median(ratios).toFixed(2)} (runs: ${ratios.map((r) => r.toFixed(2)).join(', ')})`,
+    `redaction: CPU per line ${(
+      ((median(results.redact!.map((x) => x.cpuSecondsPerGB)) -
+        median(results.none!.map((x) => x.cpuSecondsPerGB))) *
+        1e9) /
+        (backlog.lines / (backlog.bytes / 1e9))
+    ).toFixed(
+      0,
+    )} ns more than without (medians of CPU s per GB, ${(backlog.bytes / backlog.lines).toFixed(0)}-byte lines)`,
   ];
 }
 

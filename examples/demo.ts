@@ -26,6 +26,8 @@ const agent = spawn(process.execPath, [fileURLToPath(new URL('../dist/main.js', 
     LOGFERRY_LABELS: 'app=demo,env=local',
     // A record starts at a line with a timestamp: the stack trace after an ERROR line joins its record.
     LOGFERRY_MULTILINE: 'timestamp',
+    // The sample app leaks a card number and a bearer token now and then: they arrive as [REDACTED:<rule>].
+    LOGFERRY_REDACT: 'default',
     LOGFERRY_HTTP_PORT: '0',
     LOGFERRY_LOG_LEVEL: process.env.LOGFERRY_LOG_LEVEL ?? 'warn',
   },

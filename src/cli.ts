@@ -31,6 +31,7 @@ The variables most people set:
   LOGFERRY_BEARER_TOKEN_FILE   a file holding the collector's token, re-read when it changes
   LOGFERRY_PARSER              none, json, logfmt, regex:<pattern>, cri, docker, ... (default none)
   LOGFERRY_MULTILINE           keep stack traces together: java, python, go, nodejs or a regex
+  LOGFERRY_REDACT              redact secrets before they leave the pod: default, credit-card, email, ...
   LOGFERRY_BUFFER_MAX_BYTES    memory for lines in flight; reading pauses when it is spent (default 8 MiB)
   LOGFERRY_HTTP_PORT           /healthz, /readyz and /metrics; 0 turns them off (default 9780)
 

@@ -10,7 +10,10 @@ import { CheckpointStore } from './checkpoint/checkpoint-store.js';
 import type { Config } from './config/config.js';
 import { Discovery } from './discover/discovery.js';
 import { Refusals, type Trust, TrustPolicy } from './discover/trust.js';
-import { ParseStage, parsingIsOff, toLogRecord } from './parse/stage.js';
+import { FilterStage } from './filter/filter-stage.js';
+import { ReadThrottle } from './filter/rate-limit.js';
+import { filteringIsOff, parseRateLimit } from './filter/rules.js';
+import { ParseStage, parsingIsOff, type RecordSink, toLogRecord } from './parse/stage.js';
 import { Credentials, tlsConnectOptions } from './send/auth.js';
 import { DeadLetterFile } from './send/dead-letter.js';
 import { Sender } from './send/sender.js';
@@ -49,6 +52,10 @@ export class Pipeline implements TailOutput, MetricsSource {
   readonly deadLetter: DeadLetterFile;
   /** Parsers, multiline, path labels; null when none is configured. */
   readonly parse: ParseStage | null;
+  /** Drop/keep, minimum level, redaction, rate-limit drops; null when none is set (records go straight on). */
+  readonly filter: FilterStage | null;
+  /** LOGFERRY_RATE_LIMIT in its lossless mode: files past it are read later. */
+  readonly throttle: ReadThrottle | null;
   /** The protocol: encodes records into request bodies and reads the collector's answers. */
   private readonly sink: Sink;
   /** The raw path (ndjson, no parsing, WebAssembly available): whole lines are written many at a time. */
@@ -76,7 +83,8 @@ export class Pipeline implements TailOutput, MetricsSource {
     // The raw path (no parser, the ndjson sink) writes records from the read buffer into the bodies with
     // WebAssembly: both live in one arena.
     const inArena = Math.min(keep, Math.floor(ARENA_BODY_BYTES / bodySize));
-    const noParsing = parsingIsOff(cfg);
+    // Filters need records, as parsing does: either one takes the records path.
+    const noParsing = parsingIsOff(cfg) && filteringIsOff(cfg);
     const arena =
       noParsing && this.sink instanceof NdjsonSink && inArena > 0
         ? ByteArena.create([PIECES_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
@@ -120,23 +128,26 @@ export class Pipeline implements TailOutput, MetricsSource {
       this.budget,
       this.sender,
     );
+    const toBatch: RecordSink = (src, rec, tracker, ack) =>
+      // The record keeps its message and its parsed fields: count both.
+      this.batcher.add(
+        toLogRecord(src.path, rec),
+        rec.bytes +
+          (rec.fields === null ? 0 : (rec.fieldsJson?.length ?? rec.bytes)) +
+          src.path.length +
+          RECORD_OVERHEAD_BYTES,
+        tracker,
+        ack,
+      );
+    this.filter = filteringIsOff(cfg)
+      ? null
+      : new FilterStage(cfg, toBatch, (tracker, ack) => this.batcher.skip(tracker, ack));
+    const limit = cfg.rateLimitMode === 'wait' ? parseRateLimit(cfg.rateLimit) : null;
+    this.throttle = limit !== null && typeof limit !== 'string' ? new ReadThrottle(limit) : null;
     this.parse = noParsing
       ? null
-      : new ParseStage(
-          cfg,
-          labels,
-          (src, rec, tracker, ack) =>
-            // The record keeps its message and its parsed fields: count both.
-            this.batcher.add(
-              toLogRecord(src.path, rec),
-              rec.bytes +
-                (rec.fields === null ? 0 : (rec.fieldsJson?.length ?? rec.bytes)) +
-                src.path.length +
-                RECORD_OVERHEAD_BYTES,
-              tracker,
-              ack,
-            ),
-          (delta) => (delta > 0 ? this.budget.take(delta) : this.budget.release(-delta)),
+      : new ParseStage(cfg, labels, this.filter?.record ?? toBatch, (delta) =>
+          delta > 0 ? this.budget.take(delta) : this.budget.release(-delta),
         );
     this.trust = { policy: new TrustPolicy(cfg.roots), refusals: new Refusals(log) };
     this.files = new FileServer(
@@ -226,6 +237,16 @@ export class Pipeline implements TailOutput, MetricsSource {
     return this.deadLetter.whenRoom() ?? this.batcher.readPause();
   }
 
+  /** LOGFERRY_RATE_LIMIT (lossless): true when `t` waits; `resume` is called when it may be read again. */
+  deferRead(t: Tailer, resume: () => void): boolean {
+    return this.throttle?.defer(t, resume) ?? false;
+  }
+
+  /** How much of `t` to read next (less than a chunk only for a rate-limited file). */
+  readBytes(t: Tailer, max: number): number {
+    return this.throttle === null ? max : this.throttle.readBytes(t, max);
+  }
+
   drained(): boolean {
     return this.batcher.idle && this.sender.pending === 0;
   }
@@ -233,6 +254,7 @@ export class Pipeline implements TailOutput, MetricsSource {
   flush(): void {
     // Pending multiline records of finished files (or of all files, when stopping) go first.
     this.parse?.flush(this.stopping);
+    this.filter?.flush();
     this.batcher.flush();
   }
 
@@ -270,6 +292,8 @@ export class Pipeline implements TailOutput, MetricsSource {
     this.batcher.stop();
     this.parse?.stop();
     this.deadLetter.release();
+    this.filter?.stop();
+    this.throttle?.stop();
     await this.files.stop();
     await this.sender.close();
     try {
@@ -298,13 +322,28 @@ export class Pipeline implements TailOutput, MetricsSource {
   }
 
   fileStats(): FileStat[] {
-    return this.files.files.map((t) => ({
-      path: t.path,
-      linesRead: t.linesRead,
-      bytesRead: t.bytesRead,
-      size: Math.max(t.size, t.readOffset),
-      delivered: t.ack.committed,
-    }));
+    const filter = this.filter;
+    const throttle = this.throttle;
+    return this.files.files.map((t) => {
+      const f: FileStat = {
+        path: t.path,
+        linesRead: t.linesRead,
+        bytesRead: t.bytesRead,
+        size: Math.max(t.size, t.readOffset),
+        delivered: t.ack.committed,
+      };
+      if (filter !== null) f.dropped = filter.droppedByFile.get(t.path) ?? 0;
+      if (throttle !== null) {
+        const s = throttle.stats(t);
+        f.rateLimited = s.waiting;
+        f.rateLimitWaitSeconds = s.waitedSeconds;
+      }
+      return f;
+    });
+  }
+
+  filterStats(): ReturnType<FilterStage['stats']> | null {
+    return this.filter?.stats() ?? null;
   }
 
   sendStats(): SendStats {

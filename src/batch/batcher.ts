@@ -126,6 +126,15 @@ export class Batcher {
     this.counted(size, tracker, next, lines);
   }
 
+  /**
+   * A record that is not sent (filtered out) covers its file up to `next`: with the open batch when that
+   * holds records of the file, else at once, committed after every segment of the file before it.
+   */
+  skip(tracker: AckTracker, next: number): void {
+    if (this.ends.has(tracker)) this.ends.set(tracker, next);
+    else tracker.done(tracker.open(next));
+  }
+
   /** Before a record: seal a batch it would overfill; start the age timer of a new batch. */
   private admit(size: number): void {
     if (this.records > 0 && this.bytes + size > this.opts.maxBytes) this.seal('full');

@@ -2,6 +2,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { trustRoots } from '../discover/roots.js';
 import { ConfigError, type ConfigProblem } from '../errors.js';
+import type { FilterOptions } from '../filter/rules.js';
 import { kubernetesLabels } from '../parse/enrich.js';
 import type { ParseOptions } from '../parse/stage.js';
 import { type AuthOptions, secretProblem, secretText, type TlsOptions } from '../send/auth.js';
@@ -63,7 +64,7 @@ export function loadConfig(env: Env): Config {
   cross.push(...authProblems(cfg), ...headerValueProblems(cfg));
   if (cross.length > 0) throw new ConfigError(cross);
   // The stages declare the options they read: this does not compile when the table lacks one.
-  return cfg satisfies ParseOptions & AuthOptions & TlsOptions;
+  return cfg satisfies ParseOptions & FilterOptions & AuthOptions & TlsOptions;
 }
 
 /** Variables naming files that must be readable at start. */

@@ -2,6 +2,7 @@
 import { isIP } from 'node:net';
 import { posix } from 'node:path';
 import { z } from 'zod/v3';
+import { parseMatchRules, parseMinLevel, parseRateLimit, parseRedact } from '../filter/rules.js';
 import { splitParserRules } from '../parse/enrich.js';
 import { compileMultiline } from '../parse/multiline.js';
 import { parseParserSpec } from '../parse/parsers.js';
@@ -357,6 +358,61 @@ export const VARIABLES = [
         return groupNames(s).length === 0 ? 'has no named group (?<label>...)' : null;
       },
     }),
+  ]),
+  ...group('Filters, redaction and rate limits', [
+    text(
+      'LOGFERRY_DROP',
+      '',
+      'Records matching a rule are not sent: `[<glob>=][<field>=]<regex>;...` (see filters.md).',
+      { type: 'rule list', check: (s) => problemOf(parseMatchRules(s)) },
+    ),
+    text(
+      'LOGFERRY_KEEP',
+      '',
+      'Where rules apply to a file, only its records matching one are sent; same syntax as `LOGFERRY_DROP`.',
+      { type: 'rule list', check: (s) => problemOf(parseMatchRules(s)) },
+    ),
+    text(
+      'LOGFERRY_MIN_LEVEL',
+      '',
+      'Records with a level below it are not sent; records without a level are kept.',
+      {
+        type: 'level',
+        limits: '`trace`, `debug`, `info`, `warn`, `error`, `fatal` (and common aliases)',
+        check: (s) => problemOf(parseMinLevel(s)),
+      },
+    ),
+    text(
+      'LOGFERRY_REDACT',
+      '',
+      'Secrets and personal data in messages and fields become `[REDACTED:<rule>]` before anything leaves the agent.',
+      {
+        type: 'list',
+        limits:
+          '`credit-card`, `email`, `jwt`, `bearer`, `aws-key`, `private-key`, `iban`, `default` (all), `regex:<pattern>[=><replacement>]`',
+        check: (s) => problemOf(parseRedact(s)),
+      },
+    ),
+    list(
+      'LOGFERRY_REDACT_FIELDS',
+      'Parsed fields with these names (any depth, any case), and `name=value` in the message, become `[REDACTED:field]`.',
+    ),
+    text(
+      'LOGFERRY_RATE_LIMIT',
+      '',
+      'Per file, the most lines per second shipped: `<lines/s>[,burst=<lines>]`.',
+      {
+        type: 'rate',
+        limits: '1 to 10000000 lines per second; burst defaults to the rate',
+        check: (s) => problemOf(parseRateLimit(s)),
+      },
+    ),
+    oneOf(
+      'LOGFERRY_RATE_LIMIT_MODE',
+      ['wait', 'drop'] as const,
+      'wait',
+      '`wait`: a file past its limit is read more slowly (its backlog waits on disk); `drop`: excess lines are dropped and counted in a summary record.',
+    ),
   ]),
   ...group('Authentication and TLS', [
     pairList('LOGFERRY_HEADERS', 'Extra request headers, `Name=value,Name2=value2` (every sink).', {

@@ -16,6 +16,10 @@ export interface StatusRow {
 
 export interface LiveMetrics {
   lagByFile: Map<string, number>;
+  /** Files whose reading waits for LOGFERRY_RATE_LIMIT now. */
+  rateLimited: Set<string>;
+  /** Records not sent per file (filters, rate-limit drops). */
+  droppedByFile: Map<string, number>;
   buffered: number | null;
   inFlight: number | null;
   oldestAge: number | null;
@@ -23,7 +27,18 @@ export interface LiveMetrics {
 
 /** Parse the few series `status` shows from the Prometheus text format. */
 export function parseMetrics(text: string): LiveMetrics {
-  const m: LiveMetrics = { lagByFile: new Map(), buffered: null, inFlight: null, oldestAge: null };
+  const m: LiveMetrics = {
+    lagByFile: new Map(),
+    rateLimited: new Set(),
+    droppedByFile: new Map(),
+    buffered: null,
+    inFlight: null,
+    oldestAge: null,
+  };
+  const fileOf = (series: string) => {
+    const file = /file="((?:[^"\\]|\\.)*)"/.exec(series)?.[1];
+    return file === undefined ? undefined : (JSON.parse(`"${file}"`) as string);
+  };
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line === '') continue;
     const sp = line.lastIndexOf(' ');
@@ -32,6 +47,12 @@ export function parseMetrics(text: string): LiveMetrics {
     if (series.startsWith('logferry_file_lag_bytes{')) {
       const file = /file="((?:[^"\\]|\\.)*)"/.exec(series)?.[1];
       if (file !== undefined) m.lagByFile.set(JSON.parse(`"${file}"`) as string, value);
+    } else if (series.startsWith('logferry_file_rate_limited{')) {
+      const file = fileOf(series);
+      if (file !== undefined && value > 0) m.rateLimited.add(file);
+    } else if (series.startsWith('logferry_file_records_dropped_total{')) {
+      const file = fileOf(series);
+      if (file !== undefined) m.droppedByFile.set(file, value);
     } else if (series === 'logferry_buffered_bytes') m.buffered = value;
     else if (series === 'logferry_requests_in_flight') m.inFlight = value;
     else if (series === 'logferry_oldest_undelivered_age_seconds') m.oldestAge = value;
@@ -81,7 +102,9 @@ export function renderStatus(rows: StatusRow[], live: LiveMetrics | null, now = 
     const lag = Math.max(0, size - delivered);
     out.push(
       `${r.path.padEnd(width)}  ${progressBar(delivered, size)}  ${formatBytes(delivered)} / ${r.size === null ? 'gone' : formatBytes(size)}` +
-        `  lag ${formatBytes(lag)}  last delivery ${ago(r.lastDelivery, now)}`,
+        `  lag ${formatBytes(lag)}  last delivery ${ago(r.lastDelivery, now)}` +
+        (live?.rateLimited.has(r.path) ? '  rate-limited' : '') +
+        (live?.droppedByFile.get(r.path) ? `  dropped ${live.droppedByFile.get(r.path)}` : ''),
     );
   }
   return `${out.join('\n')}\n`;

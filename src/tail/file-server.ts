@@ -56,6 +56,10 @@ export interface TailOutput extends LineOutput {
   drained(): boolean;
   /** Null, or a promise to wait on before reading more (the stage after is behind, budget aside). */
   readPause?(): Promise<void> | null;
+  /** Rate limit: true when `t` is not to be read now; `resume` is called once it may be. */
+  deferRead?(t: Tailer, resume: () => void): boolean;
+  /** How many bytes of `t` to read next, at most `max`. */
+  readBytes?(t: Tailer, max: number): number;
 }
 
 export class FileServer {
@@ -398,6 +402,7 @@ export class FileServer {
       }
       const t = next.value;
       this.readable.delete(t);
+      if (!this.draining && this.out.deferRead?.(t, () => this.markReadable(t))) continue;
       this.lastReadAt = Date.now();
       try {
         await this.readOnce(t);
@@ -414,9 +419,10 @@ export class FileServer {
   private async readOnce(t: Tailer): Promise<void> {
     const fh = t.fh;
     if (fh === null || t.finishing) return;
+    const len = this.out.readBytes?.(t, this.buf.length) ?? this.buf.length;
     const bytesRead = this.asyncReads
-      ? (await fh.read(this.buf, 0, this.buf.length, t.readOffset)).bytesRead
-      : this.read(t, fh);
+      ? (await fh.read(this.buf, 0, len, t.readOffset)).bytesRead
+      : this.read(t, fh, len);
     if (bytesRead > 0) {
       if (t.idPrefix === '') {
         if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
@@ -469,9 +475,9 @@ export class FileServer {
    * (~50 us from the page cache); the loop yields to it after every chunk, and a read slower than
    * SLOW_READ_MS switches to the thread pool.
    */
-  private read(t: Tailer, fh: FileHandle): number {
+  private read(t: Tailer, fh: FileHandle, len: number): number {
     const t0 = performance.now();
-    const n = readSync(fh.fd, this.buf, 0, this.buf.length, t.readOffset);
+    const n = readSync(fh.fd, this.buf, 0, len, t.readOffset);
     const ms = performance.now() - t0;
     if (ms > SLOW_READ_MS) {
       this.asyncReads = true;

@@ -11,6 +11,11 @@ export interface FileStat {
   size: number;
   /** Every line before this offset is acknowledged. */
   delivered: number;
+  /** Records not sent (filters, rate-limit drops). */
+  dropped?: number;
+  /** LOGFERRY_RATE_LIMIT (lossless): the file waits for its rate limit now, and seconds it waited in all. */
+  rateLimited?: boolean;
+  rateLimitWaitSeconds?: number;
 }
 
 /** The sender's running totals, plus the requests in flight now. */
@@ -42,6 +47,11 @@ export interface MetricsSource {
   /** Files waiting for a descriptor now, lost while waiting, and forgotten while idle (totals). */
   fileLifecycle(): { waiting: number; lostWaiting: number; forgotten: number };
   deliveryStats(): Promise<DeliveryStats>;
+  /** Filters: records not sent per rule, replacements per redaction rule (absent: no filter). */
+  filterStats?(): {
+    dropped: Readonly<Record<string, number>>;
+    redactions: ReadonlyMap<string, number>;
+  } | null;
 }
 
 /** A counter whose value is copied from a running total at scrape time. */
@@ -206,6 +216,55 @@ export function createMetrics(source: MetricsSource): Registry {
     registers: [registry],
     collect() {
       this.set(source.fileLifecycle().waiting);
+    },
+  });
+  const filters = () => source.filterStats?.() ?? null;
+  mirrored(
+    registry,
+    'logferry_records_dropped_total',
+    'Records not sent, by rule: drop, keep, min_level (filters), rate_limit (LOGFERRY_RATE_LIMIT_MODE=drop).',
+    ['rule'],
+    (c) => {
+      for (const [rule, n] of Object.entries(filters()?.dropped ?? {})) c.inc({ rule }, n);
+    },
+  );
+  mirrored(
+    registry,
+    'logferry_redactions_total',
+    'Secrets replaced by [REDACTED:<rule>], by rule (field: LOGFERRY_REDACT_FIELDS).',
+    ['rule'],
+    (c) => {
+      for (const [rule, n] of filters()?.redactions ?? []) c.inc({ rule }, n);
+    },
+  );
+  mirrored(
+    registry,
+    'logferry_file_records_dropped_total',
+    'Records not sent, per file (filters and rate-limit drops).',
+    ['file'],
+    (c) => {
+      for (const f of files()) if (f.dropped !== undefined) c.inc({ file: f.path }, f.dropped);
+    },
+  );
+  mirrored(
+    registry,
+    'logferry_rate_limit_wait_seconds_total',
+    'Per file: time its reading waited for LOGFERRY_RATE_LIMIT (the backlog waits on disk).',
+    ['file'],
+    (c) => {
+      for (const f of files())
+        if (f.rateLimitWaitSeconds !== undefined) c.inc({ file: f.path }, f.rateLimitWaitSeconds);
+    },
+  );
+  new Gauge({
+    name: 'logferry_file_rate_limited',
+    help: 'Per file: 1 while its reading waits for LOGFERRY_RATE_LIMIT, else 0.',
+    labelNames: ['file'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const f of files())
+        if (f.rateLimited !== undefined) this.set({ file: f.path }, f.rateLimited ? 1 : 0);
     },
   });
   new Gauge({
