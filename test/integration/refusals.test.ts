@@ -4,11 +4,12 @@
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { appendFile, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { MAIN } from '../helpers/agent.js';
+import { checkpointOffset } from '../helpers/checkpoint-file.js';
 import type { Collector } from '../helpers/collector.js';
 import { type Rig, rig } from '../helpers/rig.js';
 import { otlpRecords, startElasticsearch, startOtlp } from '../helpers/sink-servers.js';
@@ -384,6 +385,11 @@ test('otlp: a partial success rejecting every record of every request is a refus
     'lines were lost',
   );
   assert.deepEqual(await deadLetters(r.stateDir), [], 'rejected records were dead-lettered');
+  // Nothing else in flight (a batch held earlier and re-sent now would be evidence): every line acknowledged.
+  const size = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOffset(r.stateDir, r.logFile)) === size, {
+    what: 'every line acknowledged and checkpointed',
+  });
   // A record rejected alone, with nothing else to send, waits; once later lines are accepted it is set aside.
   let poisonSeen = 0;
   const before = otlp.fault;
