@@ -27,6 +27,8 @@ const POISON = 'POISON-RECORD-7f3a';
 /** How long the agent may take to deliver a file while it runs and the collector accepts. */
 const CATCH_UP_MS = 15_000;
 const FINAL_MS = 30_000;
+/** A line there before the very first start with START_AT=end: skipped on purpose, a checkpoint may pass it. */
+const SKIPPED = 'before the first start (START_AT=end)';
 
 interface Line {
   text: string;
@@ -176,7 +178,7 @@ export async function runModel(settings: RunSettings, actions: Action[]): Promis
       const ok = candidates.some((g) => {
         let acked = 0;
         for (const l of g.lines) {
-          if (!isDone(l, dl)) break;
+          if (!isDone(l, dl) && l.mayLose !== SKIPPED) break;
           acked = l.end;
         }
         return e.offset <= acked;
@@ -260,6 +262,9 @@ export async function runModel(settings: RunSettings, actions: Action[]): Promis
   const stopNow = async (signal: 'SIGKILL' | 'SIGTERM'): Promise<void> => {
     if (!agent) return;
     const a = agent;
+    // In a pod the app has stopped before the sidecar's SIGTERM, and the agent ships an unterminated last
+    // line as it is at shutdown: the model leaves no half line then (SIGKILL may land mid-line).
+    if (signal === 'SIGTERM') for (const g of visible()) await completePartial(g);
     a.kill(signal);
     let timer: NodeJS.Timeout | undefined;
     const code = await Promise.race([

@@ -71,6 +71,7 @@ test('model: the real agent delivers every line at least once, reads nothing out
       path,
       endOnFailure: process.env.LOGFERRY_MODEL_SHRINK !== '1',
       verbose: 1,
+      includeErrorInReport: true,
     },
   );
 });
