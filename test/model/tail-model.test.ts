@@ -51,11 +51,12 @@ test('model: the real agent delivers every line at least once, reads nothing out
       fc.array(actionArb(enabled), { minLength: Math.min(4, maxActions), maxLength: maxActions }),
       async (settings, actions) => {
         const started = Date.now();
-        const { violations, trace, stats } = await runModel(settings, actions);
+        const { violations, trace, stats } = await runModel(settings, actions, enabled.has('id-salt'));
         if (process.env.LOGFERRY_MODEL_VERBOSE)
           console.error(
             `run ${++runNo}: ${actions.length} actions, ${Date.now() - started} ms, ${JSON.stringify(stats)}, ${violations.length} violation(s)`,
           );
+        if (process.env.LOGFERRY_MODEL_VERBOSE === '2') console.error(`  ${trace.join('\n  ')}`);
         if (violations.length > 0) {
           const unique = [...new Set(violations)];
           throw new Error(
