@@ -75,7 +75,11 @@ async function until(cond: () => Promise<boolean> | boolean, ms: number, every =
 }
 
 /** `checkIdSalt`: also fail when two contents of one inode share ids (pending: 'id-salt'). */
-export async function runModel(settings: RunSettings, actions: Action[], checkIdSalt = true): Promise<RunResult> {
+export async function runModel(
+  settings: RunSettings,
+  actions: Action[],
+  checkIdSalt = true,
+): Promise<RunResult> {
   const tag = randomBytes(3).toString('hex');
   const secret = `TOPSECRET-${randomBytes(6).toString('hex')}`;
   const canary = `CANARY-${randomBytes(6).toString('hex')}`;
@@ -266,7 +270,10 @@ export async function runModel(settings: RunSettings, actions: Action[], checkId
     await until(() => truncationNotices(a, g.path) > before, 2000);
   };
   const truncationNotices = (a: Agent | null, path: string): number =>
-    a === null ? 0 : a.stdout.split('\n').filter((l) => l.includes('file truncated') && l.includes(JSON.stringify(path))).length;
+    a === null
+      ? 0
+      : a.stdout.split('\n').filter((l) => l.includes('file truncated') && l.includes(JSON.stringify(path)))
+          .length;
 
   const startNow = async (): Promise<void> => {
     starts++;
@@ -437,7 +444,9 @@ export async function runModel(settings: RunSettings, actions: Action[], checkId
     for (const [i, a] of actions.entries()) {
       const t0 = Date.now();
       await apply(a);
-      trace.push(`${i}: ${JSON.stringify(a)}${agent ? '' : ' (agent down)'} collector=${collector.mode} ${Date.now() - t0} ms`);
+      trace.push(
+        `${i}: ${JSON.stringify(a)}${agent ? '' : ' (agent down)'} collector=${collector.mode} ${Date.now() - t0} ms`,
+      );
       if (agent === null && --downFor <= 0) {
         await startNow();
         trace.push(`   agent restarted`);
@@ -521,8 +530,9 @@ export async function runModel(settings: RunSettings, actions: Action[], checkId
       }
       textOf.set(r.id, r.message);
     }
+    // The same text in two places (a symlink's target read twice) is two lines: only the model's are unique.
     for (const [m, ids] of idsOf)
-      if (ids.size > 1)
+      if (ids.size > 1 && byText.has(m))
         violations.push(
           `line "${m.slice(0, 30)}" was sent with ${ids.size} different ids: ${[...ids].join(', ')}`,
         );

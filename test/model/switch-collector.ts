@@ -58,7 +58,13 @@ export async function startSwitchCollector(
         return;
       }
       const text = body.toString('utf8');
-      for (const f of forbidden) if (text.includes(f)) c.leaks.push(text.slice(0, 2000));
+      for (const f of forbidden) {
+        const at = text.indexOf(f);
+        if (at < 0) continue;
+        const from = text.lastIndexOf('\n', at) + 1;
+        const to = text.indexOf('\n', at);
+        c.leaks.push(text.slice(from, to < 0 ? undefined : to).slice(0, 400));
+      }
       const records: SeenRecord[] = [];
       for (const l of text.split('\n')) {
         if (l.length === 0) continue;
