@@ -89,8 +89,12 @@ export async function startSwitchCollector(
         res.writeHead(401, { 'content-type': 'text/plain' }).end('token expired');
         return;
       }
-      if (text.includes(poisonMarker)) {
-        res.writeHead(400, { 'content-type': 'text/plain' }).end('poison record refused');
+      const bad = records.find((r) => r.message.includes(poisonMarker));
+      if (bad || text.includes(poisonMarker)) {
+        // Names the record, as a collector's validation error does: each poison record has its own reason.
+        res
+          .writeHead(400, { 'content-type': 'text/plain' })
+          .end(`invalid record: ${bad?.message ?? 'unparsable'}`);
         return;
       }
       // Recorded before the answer is written: the agent can only act on an ack the collector already counted.
