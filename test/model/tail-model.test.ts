@@ -39,8 +39,8 @@ test('model: the real agent delivers every line at least once, reads nothing out
   const enabled = enabledFeatures();
   // `npm run soak` (npm names the script it runs) is the long run; `npm test` a modest one.
   const soak = process.env.npm_lifecycle_event === 'soak';
-  const runs = num('LOGFERRY_MODEL_RUNS', soak ? 200 : 4);
-  const maxActions = num('LOGFERRY_MODEL_ACTIONS', soak ? 40 : 16);
+  const runs = num('LOGFERRY_MODEL_RUNS', soak ? 200 : 5);
+  const maxActions = num('LOGFERRY_MODEL_ACTIONS', soak ? 40 : 20);
   const seed = process.env.LOGFERRY_MODEL_SEED
     ? Number(process.env.LOGFERRY_MODEL_SEED)
     : Date.now() ^ (Math.random() * 0x7fffffff);
@@ -50,7 +50,11 @@ test('model: the real agent delivers every line at least once, reads nothing out
   await fc.assert(
     fc.asyncProperty(
       settingsArb(enabled),
-      fc.array(actionArb(enabled), { minLength: Math.min(4, maxActions), maxLength: maxActions }),
+      fc.array(actionArb(enabled), {
+        minLength: Math.min(4, maxActions),
+        maxLength: maxActions,
+        size: 'max',
+      }),
       async (settings, actions) => {
         const started = Date.now();
         const { violations, trace, stats } = await runModel(settings, actions, enabled.has('id-salt'));
