@@ -99,6 +99,19 @@ export async function runModel(
   const trace: string[] = [];
   const gens: Gen[] = [];
   const byText = new Map<string, Line>();
+  /**
+   * The model's line a record holds: its whole text, or a first part of it (an unterminated line the agent
+   * shipped as it was at a truncation, a rotation or shutdown), found by the line's marker.
+   */
+  const lineOf = (message: string): Line | undefined => {
+    const whole = byText.get(message);
+    if (whole) return whole;
+    const marker = /^M[0-9a-f]+-\d+ /.exec(message)?.[0];
+    if (!marker) return undefined;
+    const l = byMarker.get(marker);
+    return l?.text.startsWith(message) ? l : undefined;
+  };
+  const byMarker = new Map<string, Line>();
   let agent: Agent | null = null;
   let downFor = 0;
   let seq = 0;
@@ -216,6 +229,7 @@ export async function runModel(
     g.size = line.end;
     g.lines.push(line);
     byText.set(text, line);
+    byMarker.set(`${text.slice(0, text.indexOf(' '))} `, line);
   };
   const completePartial = async (g: Gen): Promise<void> => {
     if (!g.partial) return;
@@ -234,6 +248,7 @@ export async function runModel(
     g.partial = null;
     g.lines.push(line);
     byText.set(text, line);
+    byMarker.set(`${text.slice(0, text.indexOf(' '))} `, line);
   };
   const createFile = async (lines: number): Promise<Gen> => {
     const path = join(logDir, `f${fileNo++}.log`);
@@ -529,13 +544,15 @@ export async function runModel(
       idsOf.set(r.message, ids);
       const other = textOf.get(r.id);
       if (other !== undefined && other !== r.message) {
-        const [a, b] = [byText.get(other), byText.get(r.message)];
+        const [a, b] = [lineOf(other), lineOf(r.message)];
         // Two contents of one inode (truncated, or deleted and the inode reused) whose id keys match.
         const sameInode = a !== undefined && b !== undefined && a.gen !== b.gen && a.gen.key === b.gen.key;
         if (!sameInode || checkIdSalt)
           violations.push(
             `id ${r.id} carried two different lines: "${other.slice(0, 30)}" and "${r.message.slice(0, 30)}"` +
-              (sameInode ? ` (two contents of inode ${a.gen.key})` : ''),
+              (sameInode
+                ? ` (two contents of inode ${a.gen.key})`
+                : ` (${a ? `${a.gen.path} ${a.gen.key}@${a.offset}` : '?'}; ${b ? `${b.gen.path} ${b.gen.key}@${b.offset}` : '?'})`),
           );
       }
       textOf.set(r.id, r.message);
@@ -547,7 +564,7 @@ export async function runModel(
           `line "${m.slice(0, 30)}" was sent with ${ids.size} different ids: ${[...ids].join(', ')}`,
         );
     for (const r of collector.seen) {
-      const l = byText.get(r.message);
+      const l = lineOf(r.message);
       if (l && r.offset !== l.offset)
         violations.push(
           `line "${r.message.slice(0, 30)}" sent with offset ${r.offset}, written at ${l.offset}`,
