@@ -8,6 +8,7 @@ import {
   mkdtemp,
   readdir,
   readFile,
+  realpath,
   rename,
   rm,
   stat,
@@ -83,7 +84,8 @@ export async function runModel(
   const tag = randomBytes(3).toString('hex');
   const secret = `TOPSECRET-${randomBytes(6).toString('hex')}`;
   const canary = `CANARY-${randomBytes(6).toString('hex')}`;
-  const dir = await mkdtemp(join(tmpdir(), 'logferry-model-'));
+  // The real path: the agent compares files' real paths with its roots, and the temp dir may be a symlink.
+  const dir = await realpath(await mkdtemp(join(tmpdir(), 'logferry-model-')));
   const logDir = join(dir, 'logs');
   const stateDir = join(dir, 'state');
   const secretDir = join(dir, 'outside');
