@@ -4,7 +4,7 @@
 //
 // Actions: append whole lines, append half a line (completed by the next write to that file), create a file
 // (empty or not), rename-rotate (to `<name>.<n>`, then a new empty file), copytruncate, truncate, delete,
-// idle (wait for the agent to catch up, or a short pause when it cannot), SIGKILL or SIGTERM then restart
+// idle (catch up when the agent can deliver, then let time pass), SIGKILL or SIGTERM then restart
 // (at once or a few actions later), collector accept / down (503, connection reset, port closed); pending
 // until issue 12 is merged: collector 401, a poison record (400 for any body holding it), a symlink to a
 // file outside the roots (or /proc/self/environ), a symlink inside the roots swapped to the outside file,
