@@ -194,6 +194,13 @@ export async function runModel(
       return;
     }
     const dl = await readDeadLetters();
+    // An unterminated line shipped as it was (at a truncation) acknowledges the bytes it held.
+    const firstPart = new Map<Line, number>();
+    for (const r of collector.acked) {
+      const l = lineOf(r.message);
+      if (l && r.message !== l.text)
+        firstPart.set(l, Math.max(firstPart.get(l) ?? 0, Buffer.byteLength(r.message)));
+    }
     for (const e of doc.files ?? []) {
       if (e.offset === 0) continue;
       const candidates = gens.filter((g) => g.key === e.key);
@@ -202,7 +209,10 @@ export async function runModel(
       const ok = candidates.some((g) => {
         let acked = 0;
         for (const l of g.lines) {
-          if (!isDone(l, dl) && l.mayLose !== SKIPPED) break;
+          if (!isDone(l, dl) && l.mayLose !== SKIPPED) {
+            acked = l.offset + (firstPart.get(l) ?? 0);
+            break;
+          }
           acked = l.end;
         }
         return e.offset <= acked;
