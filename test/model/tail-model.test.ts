@@ -8,7 +8,7 @@
 // (at once or a few actions later), collector accept / down (503, connection reset, port closed); pending
 // until issue 12 is merged: collector 401, a poison record (400 for any body holding it), a symlink to a
 // file outside the roots (or /proc/self/environ), a symlink inside the roots swapped to the outside file,
-// LOGFERRY_START_AT=end, and ids shared by two contents of one inode ('id-salt'). See docs/testing.md.
+// LOGFERRY_START_AT=end, and ids across two contents of one inode ('id-salt'). See docs/testing.md.
 //
 // Invariants, checked once the collector accepts again and every line arrived or a deadline passed:
 // every line written to a watched file arrived in a 2xx'd request (a poison line: in the dead-letter file),
@@ -19,8 +19,9 @@
 // Lines any shipper may lose are marked so, not required: lines not yet delivered when their file is
 // truncated, copytruncated, deleted or rotated while the agent cannot deliver (it is down, or the collector
 // is), lines left unread in a rotated or deleted file when the agent is stopped, and lines already there at
-// the first start with START_AT=end. When the agent can deliver, those actions first wait for it to catch up
-// (copytruncate then copies and truncates with no write in between), so no line is lost by the race.
+// a start with no state under START_AT=end. When the agent can deliver, those actions first wait for it to
+// catch up (copytruncate then copies and truncates with no write in between), so no line is lost by the race;
+// after a truncation the model waits (bounded) for the agent to log it before writing to that file again.
 //
 // Replay a failure with LOGFERRY_MODEL_SEED=<seed> LOGFERRY_MODEL_PATH=<path> (both printed on failure);
 // LOGFERRY_MODEL_RUNS, LOGFERRY_MODEL_ACTIONS size the run, LOGFERRY_MODEL_SHRINK=1 shrinks a failure,
