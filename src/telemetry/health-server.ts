@@ -1,7 +1,7 @@
 // The agent's own HTTP server: /healthz (alive and not stuck), /readyz and /metrics (Prometheus).
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { Metrics } from './metrics.js';
 
 // Taken as CommonJS, not with `import`: an ES import of a built-in reads every export, and on Node 26
 // node:http's WebSocket, CloseEvent and MessageEvent are getters that load Node's own copy of undici and
@@ -17,7 +17,7 @@ export interface HealthSource {
 export function startHealthServer(
   port: number,
   source: HealthSource,
-  metrics: Registry,
+  metrics: Metrics,
   log: Logger,
 ): Server | null {
   if (port === 0) return null;
