@@ -1,17 +1,9 @@
 #!/usr/bin/env node
 // Process entry: environment → config → pipeline → signals; nothing else.
-import { setFlagsFromString } from 'node:v8';
 import { checkConfigFiles, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
 import { createLogger } from './telemetry/logger.js';
-
-// undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it with its baseline compiler
-// (Liftoff), then, once it is hot, again with TurboFan in the background: that second compile was measured
-// at ~30 MB of transient RSS in the first second of a catch-up (peak 116-123 MB, 85-95 MB after it). The
-// agent parses a few small responses per second, so the baseline code is plenty. Set before the first
-// request (undici compiles llhttp lazily, at its first connection).
-setFlagsFromString('--liftoff-only');
 
 async function main(): Promise<void> {
   let cfg: ReturnType<typeof loadConfig>;
@@ -75,8 +67,8 @@ async function main(): Promise<void> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  // Loaded only when the server is on: importing prom-client (with @opentelemetry/api) takes ~47 ms
-  // (measured), which an agent with LOGFERRY_HTTP_PORT=0 need not pay. Started now, awaited after start.
+  // Loaded only when the server is on (an agent with LOGFERRY_HTTP_PORT=0 need not load it). Started now,
+  // awaited after start.
   const telemetry =
     cfg.httpPort === 0
       ? null

@@ -44,13 +44,7 @@ export type WriteRecords = (
   maxLines: number,
 ) => number;
 
-/**
- * Compiled when this file is loaded, which is before main.ts sets `--liftoff-only` (for undici's llhttp):
- * V8 takes its tiering flags per module at compile time, so this module still tiers up to the optimizing
- * compiler. Measured, 1,500 lines of 170 bytes escaped in a loop, best of 9: 24 ns per line compiled
- * before the flag against 44 after it on Node 20 (19 against 52 on Node 26). Null where WebAssembly SIMD
- * is not available.
- */
+/** Compiled once, when this file is loaded. Null where WebAssembly SIMD is not available. */
 const MODULE: object | null = (() => {
   try {
     return new WebAssembly.Module(Buffer.from(JSON_ESCAPE_WASM, 'base64'));
