@@ -116,7 +116,8 @@ export class HttpPool {
         socket.once('close', () => clearTimeout(t));
       });
       req.setTimeout(idleTimeout, () => req.destroy(new HttpTimeoutError(idleTimeout)));
-      req.once('error', (err) => {
+      // `on`, not `once`: the socket may fail again after the answer (the body's reader sees that).
+      req.on('error', (err) => {
         settle();
         reject(err);
       });

@@ -137,3 +137,24 @@ test('an aborted signal ends the request with its reason', async (t) => {
   setTimeout(() => c.abort(new DOMException('late', 'TimeoutError')), 50);
   await assert.rejects(p, { name: 'TimeoutError' });
 });
+
+test('a connection that breaks in the middle of the answer fails the body read, and nothing else', async (t) => {
+  const s = await listen((req, res) => {
+    req.resume();
+    res.writeHead(200, { 'content-length': '1000' });
+    res.write('part of it');
+    setTimeout(() => res.socket?.destroy(), 20);
+  });
+  const pool = new HttpPool(s.url, OPTS);
+  t.after(async () => {
+    await pool.destroy();
+    await close(s.server);
+  });
+  for (let i = 0; i < 3; i++) {
+    const res = await pool.request({ method: 'POST', path: '/', body: Buffer.from('x') });
+    assert.equal(res.statusCode, 200);
+    await assert.rejects(readBody(res.body));
+  }
+  // The pool still works afterwards (a new connection each time).
+  assert.equal(s.connections(), 3);
+});
