@@ -15,11 +15,14 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_RATE = 5000;
 const IDLE_FILES = 1000;
 const IDLE_WINDOW_S = 10;
-const MAIN = fileURLToPath(new URL('../dist/main.js', import.meta.url));
+/** BENCH_AGENT: another build's dist/main.js (to compare two builds in one session); default this one's. */
+const MAIN = process.env.BENCH_AGENT ?? fileURLToPath(new URL('../dist/main.js', import.meta.url));
+const REST_RUNS = 3;
+const REST_SETTLE_S = 5;
 const BASELINE = fileURLToPath(new URL('./raw-baseline.mjs', import.meta.url));
 const CLK_TCK = 100;
-/** BENCH_ONLY=catchup,latency,idle picks parts (default: all). */
-const ONLY = new Set((process.env.BENCH_ONLY ?? 'catchup,latency,idle').split(','));
+/** BENCH_ONLY=catchup,latency,idle,rest picks parts (default: all). */
+const ONLY = new Set((process.env.BENCH_ONLY ?? 'catchup,latency,idle,rest').split(','));
 
 const root = mkdtempSync(join(tmpdir(), 'logferry-bench-'));
 process.on('exit', () => rmSync(root, { recursive: true, force: true }));
@@ -56,12 +59,14 @@ function writeBacklog(dir: string): { lines: number; bytes: number; files: strin
   return { lines, bytes, files };
 }
 
-function procStats(pid: number): { cpuSeconds: number; peakRssMB: number } {
+function procStats(pid: number): { cpuSeconds: number; peakRssMB: number; rssMB: number } {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   const cpuSeconds = (Number(fields[11]) + Number(fields[12])) / CLK_TCK;
-  const hwm = /VmHWM:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return { cpuSeconds, peakRssMB: Number(hwm?.[1] ?? 0) / 1024 };
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const hwm = /VmHWM:\s+(\d+)/.exec(status);
+  const rss = /VmRSS:\s+(\d+)/.exec(status);
+  return { cpuSeconds, peakRssMB: Number(hwm?.[1] ?? 0) / 1024, rssMB: Number(rss?.[1] ?? 0) / 1024 };
 }
 
 async function until(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
@@ -225,6 +230,25 @@ async function idle(): Promise<{ cpuPercent: number }> {
   return { cpuPercent };
 }
 
+/** RSS of the agent at rest: one small file shipped, then REST_SETTLE_S seconds of nothing to do. */
+async function rest(run: number): Promise<number> {
+  const dir = join(root, `rest-${run}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'app.log'), `${line(0)}${line(1)}${line(2)}`);
+  const collector = await startCountingCollector();
+  const p = await startAgent({
+    LOGFERRY_PATHS: `${dir}/*.log`,
+    LOGFERRY_ENDPOINT: collector.url,
+    LOGFERRY_STATE_DIR: join(root, `state-rest-${run}`),
+  });
+  await until(() => collector.lines >= 3, 60_000, 'the small file to be shipped');
+  await new Promise((r) => setTimeout(r, REST_SETTLE_S * 1000));
+  const { rssMB } = procStats(p.pid!);
+  await stop(p);
+  await collector.close();
+  return rssMB;
+}
+
 const median = (xs: number[]) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
@@ -246,6 +270,13 @@ async function main(): Promise<void> {
     const idleCost = await idle();
     out.push(
       `idle: ${IDLE_FILES} quiet files watched: ${idleCost.cpuPercent.toFixed(2)}% CPU over ${IDLE_WINDOW_S} s`,
+    );
+  }
+  if (ONLY.has('rest')) {
+    const rss: number[] = [];
+    for (let run = 0; run < REST_RUNS; run++) rss.push(await rest(run));
+    out.push(
+      `at rest: one small file shipped, ${REST_SETTLE_S} s later: RSS median ${median(rss).toFixed(1)} MB (runs: ${rss.map((x) => x.toFixed(1)).join(', ')})`,
     );
   }
   process.stdout.write(`${out.join('\n')}\n`);

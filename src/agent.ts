@@ -1,16 +1,8 @@
 // The agent (`logferry run`, the default command): environment → config → pipeline → signals; nothing else.
-import { setFlagsFromString } from 'node:v8';
 import { checkConfigFiles, configSecrets, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
 import { Pipeline } from './pipeline.js';
 import { addSecrets, createLogger } from './telemetry/logger.js';
-
-// undici parses HTTP with llhttp compiled to WebAssembly. V8 first compiles it with its baseline compiler
-// (Liftoff), then, once it is hot, again with TurboFan in the background: that second compile was measured
-// at ~30 MB of transient RSS in the first second of a catch-up (peak 116-123 MB, 85-95 MB after it). The
-// agent parses a few small responses per second, so the baseline code is plenty. Set before the first
-// request (undici compiles llhttp lazily, at its first connection).
-setFlagsFromString('--liftoff-only');
 
 /** Runs until a signal stops it; it exits the process itself, so it never resolves with a status. */
 export async function runAgent(env: NodeJS.ProcessEnv): Promise<undefined> {
@@ -77,8 +69,8 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<undefined> {
   process.on('SIGTERM', onSignal);
   process.on('SIGINT', onSignal);
 
-  // Loaded only when the server is on: importing prom-client (with @opentelemetry/api) takes ~47 ms
-  // (measured), which an agent with LOGFERRY_HTTP_PORT=0 need not pay. Started now, awaited after start.
+  // Loaded only when the server is on (an agent with LOGFERRY_HTTP_PORT=0 need not load it). Started now,
+  // awaited after start.
   const telemetry =
     cfg.httpPort === 0
       ? null

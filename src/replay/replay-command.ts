@@ -14,17 +14,16 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { setTimeout as delay } from 'node:timers/promises';
 import { gzipSync } from 'node:zlib';
-import type { Pool as PoolInstance } from 'undici';
 import { type Config, checkConfigFiles, loadConfig, redactUrl } from '../config/config.js';
 import { ConfigError } from '../errors.js';
 import { VERSION } from '../pipeline.js';
 import { Credentials, tlsConnectOptions } from '../send/auth.js';
 import { DEAD_LETTER_FILE } from '../send/dead-letter.js';
+import { dumpBody, HttpPool, readBody } from '../send/http-pool.js';
 import { RequestDeadline } from '../send/request-deadline.js';
 import { backoff, decide, type RetryOptions } from '../send/retry-policy.js';
 import { readCapped, SUCCESS_BODY_MAX_BYTES } from '../send/sender.js';
 import { awaitAck } from '../send/splunk-ack.js';
-import { Pool } from '../send/undici-pool.js';
 import { createSink } from '../sinks/create.js';
 import { NdjsonSink } from '../sinks/ndjson.js';
 import type { LogRecord, Sink, SinkVerdict } from '../sinks/sink.js';
@@ -69,7 +68,7 @@ export function logRecordOf(o: Record<string, unknown>): LogRecord {
 }
 
 class Replayer {
-  private readonly pool: PoolInstance;
+  private readonly pool: HttpPool;
   private readonly sink: Sink;
   private readonly creds: Credentials;
   private readonly retry: RetryOptions;
@@ -86,20 +85,18 @@ class Replayer {
       retryAfterMaxMs: cfg.retryAfterMaxMs,
     };
     this.path = this.sink.path;
-    this.pool = new Pool(cfg.endpoint.origin, {
+    this.pool = new HttpPool(cfg.endpoint.origin, {
       connections: 1,
-      headersTimeout: cfg.requestTimeoutMs,
-      bodyTimeout: cfg.requestTimeoutMs,
-      connect: {
-        timeout: Math.min(cfg.requestTimeoutMs, 10_000),
-        ...(cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : {}),
-      },
+      keepAliveTimeout: 30_000,
+      idleTimeout: cfg.requestTimeoutMs,
+      connectTimeout: Math.min(cfg.requestTimeoutMs, 10_000),
+      tls: cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : undefined,
     });
   }
 
   close(): Promise<void> {
     this.abort.abort();
-    return this.pool.close().catch(() => {});
+    return this.pool.destroy().catch(() => {});
   }
 
   private body(entries: Entry[]): Buffer {
@@ -145,7 +142,7 @@ class Replayer {
       const retryAfter = Array.isArray(raRaw) ? raRaw[0] : raRaw;
       if (res.statusCode >= 200 && res.statusCode < 300) {
         if (!this.sink.readsSuccessBody) {
-          await res.body.dump();
+          await dumpBody(res.body);
           return { status: res.statusCode, reason: '' };
         }
         const read = await readCapped(res.body, SUCCESS_BODY_MAX_BYTES);
@@ -240,7 +237,7 @@ class Replayer {
             headers: { ...this.creds.headers(), ...sink.headers?.(), 'content-type': 'application/json' },
             body,
           });
-          return { status: r.statusCode, body: Buffer.from(await r.body.arrayBuffer()) };
+          return { status: r.statusCode, body: await readBody(r.body) };
         };
         const acked = await awaitAck(sink.ack!, acc.ackId, ackQuery, this.abort.signal);
         if (acked === 'acked') return { accepted: entries.length, kept: [], stopped: null };

@@ -222,7 +222,7 @@ export class Credentials {
   }
 }
 
-/** TLS options for the undici connector; certificate files are read once at start. */
+/** TLS options for the HTTPS agent; certificate files are read once at start. */
 export function tlsConnectOptions(opts: TlsOptions, log: Logger): ConnectionOptions {
   const o: ConnectionOptions = {};
   if (opts.tlsCaFile) o.ca = readFileSync(opts.tlsCaFile);

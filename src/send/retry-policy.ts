@@ -61,7 +61,7 @@ export function decide(
         : Math.max(MIN_HINTED_MS, Math.min(hinted, opts.retryAfterMaxMs));
     return { kind: 'retry', afterMs, reason: `HTTP ${status}` };
   }
-  // Not an answer about the records (1xx, a redirect undici does not follow: a misconfigured endpoint):
+  // Not an answer about the records (1xx, a redirect, which is not followed: a misconfigured endpoint):
   // only 4xx set records aside, so these wait and retry like an outage rather than dead-letter everything.
   if (status < 400) return { kind: 'retry', afterMs: backoff(attempt, opts), reason: `HTTP ${status}` };
   if (isHeldStatus(status))

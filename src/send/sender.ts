@@ -1,11 +1,10 @@
-// Batches → HTTP requests through an undici keep-alive pool: a few in flight, retries, 413 split, dead-letter.
+// Batches → HTTP requests over keep-alive connections: a few in flight, retries, 413 split, dead-letter.
 // The sink (protocol) builds the body, adds its headers and reads the answers; the base retry policy is
 // `decide`, which a sink may refine with its protocol's own signals (per-item results, partial success,
 // indexer acknowledgement).
 import { setTimeout as delay } from 'node:timers/promises';
 import type { ConnectionOptions } from 'node:tls';
 import type { Logger } from 'pino';
-import type { Pool as PoolInstance } from 'undici';
 import type { Batch } from '../batch/batch.js';
 import type { BodyPool } from '../batch/body-pool.js';
 import type { ByteBudget } from '../batch/byte-budget.js';
@@ -16,11 +15,11 @@ import type { Credentials } from './auth.js';
 import { plainBody, splitBatch, subBatch } from './batch-split.js';
 import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
 import { DeliveryState } from './delivery-state.js';
+import { dumpBody, HttpPool, readBody } from './http-pool.js';
 import { RefusalJudge } from './refusal-judge.js';
 import { RequestDeadline } from './request-deadline.js';
 import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
 import { type AckQuery, awaitAck } from './splunk-ack.js';
-import { Pool } from './undici-pool.js';
 
 /** Most of an error response body kept for the log and the dead-letter file. */
 const REASON_MAX_CHARS = 1024;
@@ -70,7 +69,7 @@ interface PostResult {
 export class Sender {
   private readonly queue: Batch[] = [];
   private inFlight = 0;
-  private readonly pool: PoolInstance;
+  private readonly pool: HttpPool;
   private readonly path: string;
   private stopping: AbortController = new AbortController();
   private idleWaiters: (() => void)[] = [];
@@ -109,12 +108,12 @@ export class Sender {
     private readonly log: Logger,
     private readonly noisy: RateLimitedLog,
   ) {
-    this.pool = new Pool(opts.endpoint.origin, {
+    this.pool = new HttpPool(opts.endpoint.origin, {
       connections: opts.maxInFlight,
       keepAliveTimeout: 30_000,
-      headersTimeout: opts.requestTimeoutMs,
-      bodyTimeout: opts.requestTimeoutMs,
-      connect: { timeout: Math.min(opts.requestTimeoutMs, 10_000), ...opts.tls },
+      idleTimeout: opts.requestTimeoutMs,
+      connectTimeout: Math.min(opts.requestTimeoutMs, 10_000),
+      tls: opts.tls,
     });
     this.sink = opts.sink;
     this.path = this.sink.path;
@@ -545,7 +544,7 @@ export class Sender {
         body,
         signal: deadline.signal,
       });
-      return { status: res.statusCode, body: Buffer.from(await res.body.arrayBuffer()) };
+      return { status: res.statusCode, body: await readBody(res.body) };
     } finally {
       deadline.done();
     }
@@ -608,7 +607,7 @@ export class Sender {
         const read = await readCapped(res.body, SUCCESS_BODY_MAX_BYTES);
         body = read.body;
         truncated = read.truncated;
-      } else await res.body.dump();
+      } else await dumpBody(res.body);
       const ra = res.headers['retry-after'];
       return {
         outcome: { status: res.statusCode },
@@ -621,11 +620,7 @@ export class Sender {
     } catch (err) {
       const code = (err as { code?: string }).code ?? '';
       const name = (err as Error).name;
-      const timeout =
-        code === 'UND_ERR_HEADERS_TIMEOUT' ||
-        code === 'UND_ERR_BODY_TIMEOUT' ||
-        name === 'TimeoutError' ||
-        code === 'UND_ERR_CONNECT_TIMEOUT';
+      const timeout = code === 'LOGFERRY_HTTP_TIMEOUT' || name === 'TimeoutError';
       return {
         outcome: { error: timeout ? 'timeout' : 'network' },
         reason: `${code || name}: ${(err as Error).message}`,

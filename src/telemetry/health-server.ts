@@ -1,7 +1,7 @@
 // The agent's own HTTP server: /healthz (alive and not stuck), /readyz, /metrics (Prometheus) and /status (JSON).
 import type { Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import type { Metrics } from './metrics.js';
 
 // Taken as CommonJS, not with `import`: an ES import of a built-in reads every export, and on Node 26
 // node:http's WebSocket, CloseEvent and MessageEvent are getters that load Node's own copy of undici and
@@ -19,7 +19,7 @@ export interface HealthSource {
 export function startHealthServer(
   port: number,
   source: HealthSource,
-  metrics: Registry,
+  metrics: Metrics,
   log: Logger,
   /** LOGFERRY_HTTP_HOST: an IP address or localhost. */
   host = '0.0.0.0',
