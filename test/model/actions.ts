@@ -27,20 +27,20 @@ export interface RunSettings {
   initialFiles: number;
 }
 
+/** Features whose actions the model can generate. */
+export const FEATURES = ['symlink-outside', 'http-401', 'poison', 'start-at-end', 'id-salt'] as const;
+
 /**
- * Features whose invariants today's agent breaks (issue 12); their actions are generated only when enabled
- * (`LOGFERRY_MODEL_ALL=1`, or `LOGFERRY_MODEL_ENABLE=a,b`). Remove a name once its fix is merged.
+ * Features the agent does not honour yet: their actions are generated only when asked for
+ * (`LOGFERRY_MODEL_ALL=1`, or `LOGFERRY_MODEL_ENABLE=a,b`). Empty: every feature is in every run.
  */
-export const PENDING = new Set(['symlink-outside', 'http-401', 'poison', 'start-at-end', 'id-salt']);
+export const PENDING = new Set<string>();
 
 export function enabledFeatures(env: NodeJS.ProcessEnv = process.env): Set<string> {
-  if (env.LOGFERRY_MODEL_ALL === '1') return new Set(PENDING);
-  return new Set(
-    (env.LOGFERRY_MODEL_ENABLE ?? '')
-      .split(',')
-      .map((s) => s.trim())
-      .filter((s) => PENDING.has(s)),
-  );
+  const on = new Set<string>(FEATURES.filter((f) => !PENDING.has(f)));
+  if (env.LOGFERRY_MODEL_ALL === '1') return new Set(FEATURES);
+  for (const s of (env.LOGFERRY_MODEL_ENABLE ?? '').split(',')) if (PENDING.has(s.trim())) on.add(s.trim());
+  return on;
 }
 
 const file = fc.nat({ max: 7 });
