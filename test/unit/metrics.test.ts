@@ -133,3 +133,11 @@ test('help text and odd values are escaped and written as the format wants', () 
 test('the parser refuses a broken exposition (so the tests above can fail)', () => {
   assert.throws(() => parse('# TYPE x counter\nx{file=a} 1\n'), /invalid line/);
 });
+
+test('docs/operations.md lists every series', async () => {
+  const { readFile } = await import('node:fs/promises');
+  const doc = await readFile(new URL('../../docs/operations.md', import.meta.url), 'utf8');
+  const names = parse(await createMetrics(source).metrics()).map((f) => f.name);
+  const missing = names.filter((n) => !doc.includes(`\`${n}\``) && !doc.includes(`\`${n}{`));
+  assert.deepEqual(missing, [], 'series missing from the Metrics table of docs/operations.md');
+});
