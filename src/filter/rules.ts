@@ -1,5 +1,6 @@
 // Parsing of the filter variables (LOGFERRY_DROP, _KEEP, _MIN_LEVEL, _REDACT, _REDACT_FIELDS, _RATE_LIMIT).
 import picomatch from 'picomatch';
+import { splitEntries } from '../parse/enrich.js';
 import { type Level, normalizeLevel } from '../parse/level.js';
 import { compileUserRegex } from '../parse/safe-regex.js';
 import {
@@ -38,25 +39,6 @@ export const LEVEL_ORDER: Record<Level, number> = {
   error: 4,
   fatal: 5,
 };
-
-/** Entries separated by `;` (`;;` is a literal `;`), as in LOGFERRY_PARSERS. */
-export function splitEntries(s: string): string[] {
-  const out: string[] = [];
-  let cur = '';
-  for (let i = 0; i < s.length; i++) {
-    if (s[i] === ';') {
-      if (s[i + 1] === ';') {
-        cur += ';';
-        i++;
-        continue;
-      }
-      out.push(cur);
-      cur = '';
-    } else cur += s[i];
-  }
-  out.push(cur);
-  return out.map((e) => e.trim()).filter((e) => e !== '');
-}
 
 const GLOB_CHARS = /[/*?[{]/;
 const FIELD_NAME = /^[A-Za-z_@][\w.@-]*$/;

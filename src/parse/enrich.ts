@@ -26,12 +26,9 @@ export function kubernetesLabels(env: Record<string, string | undefined>): Recor
   return out;
 }
 
-/**
- * `<glob>=<parser>;<glob>=<parser>` → rules in order. `;;` is a literal `;` (inside a regex). The glob
- * ends at the first `=`; a glob without `/` matches the file name.
- */
-export function splitParserRules(s: string): { glob: string; parser: string }[] | string {
-  const entries: string[] = [];
+/** Entries separated by `;` (`;;` is a literal `;`), as in LOGFERRY_PARSERS and LOGFERRY_DROP; trimmed, empty ones left out. */
+export function splitEntries(s: string): string[] {
+  const out: string[] = [];
   let cur = '';
   for (let i = 0; i < s.length; i++) {
     if (s[i] === ';') {
@@ -40,13 +37,20 @@ export function splitParserRules(s: string): { glob: string; parser: string }[] 
         i++;
         continue;
       }
-      entries.push(cur);
+      out.push(cur);
       cur = '';
-    } else {
-      cur += s[i];
-    }
+    } else cur += s[i];
   }
-  entries.push(cur);
+  out.push(cur);
+  return out.map((e) => e.trim()).filter((e) => e !== '');
+}
+
+/**
+ * `<glob>=<parser>;<glob>=<parser>` → rules in order. `;;` is a literal `;` (inside a regex). The glob
+ * ends at the first `=`; a glob without `/` matches the file name.
+ */
+export function splitParserRules(s: string): { glob: string; parser: string }[] | string {
+  const entries = splitEntries(s);
   const rules: { glob: string; parser: string }[] = [];
   for (const e of entries) {
     if (e.trim() === '') continue;

@@ -15,23 +15,12 @@ import {
   urlSecrets,
 } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { type AuthOptions, Credentials, secretText } from '../../src/send/auth.js';
+import { Credentials, secretText } from '../../src/send/auth.js';
 import { statusHost } from '../../src/status/status-command.js';
 import { addSecrets, createLogger } from '../../src/telemetry/logger.js';
 import { tempDir } from '../helpers/agent.js';
+import { HTTPS_BASE, NO_AUTH } from '../helpers/no-auth.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-const BASE: Env = { LOGFERRY_PATHS: '/var/log/app/*.log', LOGFERRY_ENDPOINT: 'https://collector:8443/' };
-const NONE: AuthOptions = {
-  headers: {},
-  bearerToken: '',
-  bearerTokenFile: '',
-  basicAuthUser: '',
-  basicAuthPassword: '',
-  basicAuthPasswordFile: '',
-  splunkToken: '',
-  splunkTokenFile: '',
-};
 
 function problems(env: Env): Record<string, string> {
   try {
@@ -69,7 +58,7 @@ test('redactUrl: userinfo, query string and fragment are redacted; the rest is k
 });
 
 test('a malformed endpoint is a configuration error that does not echo its secrets', () => {
-  const p = problems({ ...BASE, LOGFERRY_ENDPOINT: 'http://u:hunter22@[oops/?token=SECRET123' });
+  const p = problems({ ...HTTPS_BASE, LOGFERRY_ENDPOINT: 'http://u:hunter22@[oops/?token=SECRET123' });
   assert.match(p.LOGFERRY_ENDPOINT!, /not a valid URL/);
   assert.ok(!p.LOGFERRY_ENDPOINT!.includes('hunter22'), p.LOGFERRY_ENDPOINT);
   assert.ok(!p.LOGFERRY_ENDPOINT!.includes('SECRET123'), p.LOGFERRY_ENDPOINT);
@@ -77,7 +66,7 @@ test('a malformed endpoint is a configuration error that does not echo its secre
 
 test('secrets of the configuration are scrubbed from any log text, wherever they are quoted', () => {
   const cfg = loadConfig({
-    ...BASE,
+    ...HTTPS_BASE,
     LOGFERRY_ENDPOINT: 'https://user:pa%24sword9@collector/x?token=SECRET123&sig=abc%2Bdef42&x=1',
     LOGFERRY_HEADERS: 'X-Api-Key=key-0123456789',
     LOGFERRY_BEARER_TOKEN: 'bearer-0123456789',
@@ -127,7 +116,7 @@ test('secretText: one trailing line ending and outer spaces go; anything else st
 
 test('a header value or inline secret holding CR or LF is a configuration error naming the variable', () => {
   const p = problems({
-    ...BASE,
+    ...HTTPS_BASE,
     LOGFERRY_HEADERS: 'X-Team=pay\r\nX-Evil: 1,X-Ok=fine',
     LOGFERRY_BEARER_TOKEN: 'abc\ndef',
     LOGFERRY_LOKI_TENANT: 'a\rb',
@@ -137,17 +126,20 @@ test('a header value or inline secret holding CR or LF is a configuration error 
   assert.match(p.LOGFERRY_LOKI_TENANT!, /line break/);
   assert.ok(!JSON.stringify(p).includes('X-Evil') && !JSON.stringify(p).includes('def'));
   assert.match(
-    problems({ ...BASE, LOGFERRY_HEADERS: 'X-A=a\u0000b' }).LOGFERRY_HEADERS!,
+    problems({ ...HTTPS_BASE, LOGFERRY_HEADERS: 'X-A=a\u0000b' }).LOGFERRY_HEADERS!,
     /control character/,
   );
   assert.match(
-    problems({ ...BASE, LOGFERRY_BASIC_AUTH_USER: 'u', LOGFERRY_BASIC_AUTH_PASSWORD: 'p\nq' })
+    problems({ ...HTTPS_BASE, LOGFERRY_BASIC_AUTH_USER: 'u', LOGFERRY_BASIC_AUTH_PASSWORD: 'p\nq' })
       .LOGFERRY_BASIC_AUTH_PASSWORD!,
     /line break/,
   );
-  assert.match(problems({ ...BASE, LOGFERRY_BASIC_AUTH_USER: 'a:b' }).LOGFERRY_BASIC_AUTH_USER!, /colon/);
+  assert.match(
+    problems({ ...HTTPS_BASE, LOGFERRY_BASIC_AUTH_USER: 'a:b' }).LOGFERRY_BASIC_AUTH_USER!,
+    /colon/,
+  );
   // One trailing newline (a Secret made from a file) is not an error, and is not part of the token.
-  assert.equal(loadConfig({ ...BASE, LOGFERRY_BEARER_TOKEN: 'tok\n' }).bearerToken, 'tok');
+  assert.equal(loadConfig({ ...HTTPS_BASE, LOGFERRY_BEARER_TOKEN: 'tok\n' }).bearerToken, 'tok');
 });
 
 test('a secret file holding CR or LF, or nothing, is a configuration error naming the variable', async (t) => {
@@ -158,20 +150,20 @@ test('a secret file holding CR or LF, or nothing, is a configuration error namin
   await writeFile(bad, 'line-one\nline-two\n');
   await writeFile(good, 'the-token\n');
   await writeFile(empty, '\n');
-  const p = problems({ ...BASE, LOGFERRY_BEARER_TOKEN_FILE: bad });
+  const p = problems({ ...HTTPS_BASE, LOGFERRY_BEARER_TOKEN_FILE: bad });
   assert.match(p.LOGFERRY_BEARER_TOKEN_FILE!, /content of .*bad" holds a line break/);
   assert.ok(!JSON.stringify(p).includes('line-one'));
   assert.match(
-    problems({ ...BASE, LOGFERRY_SINK: 'splunk', LOGFERRY_SPLUNK_TOKEN_FILE: empty })
+    problems({ ...HTTPS_BASE, LOGFERRY_SINK: 'splunk', LOGFERRY_SPLUNK_TOKEN_FILE: empty })
       .LOGFERRY_SPLUNK_TOKEN_FILE!,
     /is empty/,
   );
   assert.match(
-    problems({ ...BASE, LOGFERRY_BASIC_AUTH_USER: 'u', LOGFERRY_BASIC_AUTH_PASSWORD_FILE: bad })
+    problems({ ...HTTPS_BASE, LOGFERRY_BASIC_AUTH_USER: 'u', LOGFERRY_BASIC_AUTH_PASSWORD_FILE: bad })
       .LOGFERRY_BASIC_AUTH_PASSWORD_FILE!,
     /line break/,
   );
-  checkConfigFiles(loadConfig({ ...BASE, LOGFERRY_BEARER_TOKEN_FILE: good }));
+  checkConfigFiles(loadConfig({ ...HTTPS_BASE, LOGFERRY_BEARER_TOKEN_FILE: good }));
 });
 
 test('a re-read secret file that turns bad holds delivery with a coded error until it is fixed', async (t) => {
@@ -179,7 +171,7 @@ test('a re-read secret file that turns bad holds delivery with a coded error unt
   const file = join(dir, 'token');
   await writeFile(file, 'good-one\n');
   const { log, lines } = capture();
-  const c = new Credentials({ ...NONE, bearerTokenFile: file }, log);
+  const c = new Credentials({ ...NO_AUTH, bearerTokenFile: file }, log);
   const ac = new AbortController();
   await c.usable(ac.signal);
   assert.equal(c.held(), null);
@@ -221,14 +213,14 @@ test('a re-read secret file that turns bad holds delivery with a coded error unt
 });
 
 test('LOGFERRY_HTTP_HOST: an IP address or localhost, 0.0.0.0 by default', () => {
-  assert.equal(loadConfig(BASE).httpHost, '0.0.0.0');
-  assert.equal(loadConfig({ ...BASE, LOGFERRY_HTTP_HOST: '127.0.0.1' }).httpHost, '127.0.0.1');
-  assert.equal(loadConfig({ ...BASE, LOGFERRY_HTTP_HOST: '[::1]' }).httpHost, '::1');
-  assert.equal(loadConfig({ ...BASE, LOGFERRY_HTTP_HOST: '::' }).httpHost, '::');
-  assert.equal(loadConfig({ ...BASE, LOGFERRY_HTTP_HOST: 'LocalHost' }).httpHost, 'localhost');
+  assert.equal(loadConfig(HTTPS_BASE).httpHost, '0.0.0.0');
+  assert.equal(loadConfig({ ...HTTPS_BASE, LOGFERRY_HTTP_HOST: '127.0.0.1' }).httpHost, '127.0.0.1');
+  assert.equal(loadConfig({ ...HTTPS_BASE, LOGFERRY_HTTP_HOST: '[::1]' }).httpHost, '::1');
+  assert.equal(loadConfig({ ...HTTPS_BASE, LOGFERRY_HTTP_HOST: '::' }).httpHost, '::');
+  assert.equal(loadConfig({ ...HTTPS_BASE, LOGFERRY_HTTP_HOST: 'LocalHost' }).httpHost, 'localhost');
   for (const bad of ['metrics.internal', '10.0.0.256', '127.0.0.1:9780', '*']) {
     assert.match(
-      problems({ ...BASE, LOGFERRY_HTTP_HOST: bad }).LOGFERRY_HTTP_HOST!,
+      problems({ ...HTTPS_BASE, LOGFERRY_HTTP_HOST: bad }).LOGFERRY_HTTP_HOST!,
       /must be an IP address/,
       bad,
     );

@@ -8,22 +8,12 @@ import { test } from 'node:test';
 import pino from 'pino';
 import { checkConfigFiles, type Env, loadConfig } from '../../src/config/config.js';
 import { ConfigError } from '../../src/errors.js';
-import { type AuthOptions, Credentials } from '../../src/send/auth.js';
+import { Credentials } from '../../src/send/auth.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir } from '../helpers/agent.js';
+import { HTTPS_BASE, NO_AUTH } from '../helpers/no-auth.js';
 
 const silent = pino({ level: 'silent' });
-const NONE: AuthOptions = {
-  headers: {},
-  bearerToken: '',
-  bearerTokenFile: '',
-  basicAuthUser: '',
-  basicAuthPassword: '',
-  basicAuthPasswordFile: '',
-  splunkToken: '',
-  splunkTokenFile: '',
-};
-const BASE: Env = { LOGFERRY_PATHS: '/var/log/app/*.log', LOGFERRY_ENDPOINT: 'https://collector:8443/' };
 
 function problems(env: Env): Record<string, string> {
   try {
@@ -36,17 +26,17 @@ function problems(env: Env): Record<string, string> {
 }
 
 test('headers: extra headers, then one Authorization: bearer, basic or Splunk', () => {
-  assert.deepEqual(new Credentials({ ...NONE, headers: { 'x-team': 'a' } }, silent).headers(), {
+  assert.deepEqual(new Credentials({ ...NO_AUTH, headers: { 'x-team': 'a' } }, silent).headers(), {
     'x-team': 'a',
   });
-  assert.deepEqual(new Credentials({ ...NONE, bearerToken: 'tok' }, silent).headers(), {
+  assert.deepEqual(new Credentials({ ...NO_AUTH, bearerToken: 'tok' }, silent).headers(), {
     authorization: 'Bearer tok',
   });
   assert.deepEqual(
-    new Credentials({ ...NONE, basicAuthUser: 'u', basicAuthPassword: 'p:w' }, silent).headers(),
+    new Credentials({ ...NO_AUTH, basicAuthUser: 'u', basicAuthPassword: 'p:w' }, silent).headers(),
     { authorization: `Basic ${Buffer.from('u:p:w').toString('base64')}` },
   );
-  assert.deepEqual(new Credentials({ ...NONE, splunkToken: 'hec' }, silent).headers(), {
+  assert.deepEqual(new Credentials({ ...NO_AUTH, splunkToken: 'hec' }, silent).headers(), {
     authorization: 'Splunk hec',
   });
 });
@@ -55,7 +45,7 @@ test('a secret file is read trimmed, and re-read when the file is replaced (a Ku
   const dir = await tempDir(t);
   const file = join(dir, 'token');
   await writeFile(file, 'one\n');
-  const c = new Credentials({ ...NONE, bearerTokenFile: file }, silent);
+  const c = new Credentials({ ...NO_AUTH, bearerTokenFile: file }, silent);
   assert.equal(c.headers().authorization, 'Bearer one');
   assert.equal(await c.refresh(true), false, 'unchanged file reported as changed');
   await writeFile(`${file}.tmp`, 'two\n');
@@ -74,14 +64,14 @@ test('config: the new variables parse, with their defaults', async (t) => {
   const dir = await tempDir(t);
   const f = join(dir, 'secret');
   await writeFile(f, 'x');
-  const d = loadConfig(BASE);
+  const d = loadConfig(HTTPS_BASE);
   assert.deepEqual(d.headers, {});
   assert.equal(d.tlsInsecureSkipVerify, false);
   assert.equal(d.esIndex, 'logferry-%Y.%m.%d');
   assert.equal(d.otlpEncoding, 'protobuf');
   assert.equal(d.splunkAck, false);
   const c = loadConfig({
-    ...BASE,
+    ...HTTPS_BASE,
     LOGFERRY_SINK: 'splunk',
     LOGFERRY_HEADERS: 'X-Team = payments , X-Env=dev=1',
     LOGFERRY_SPLUNK_TOKEN_FILE: f,
@@ -105,7 +95,7 @@ test('config: contradictions and unreadable files are errors naming the variable
   const f = join(dir, 'secret');
   await writeFile(f, 'x');
   const p = problems({
-    ...BASE,
+    ...HTTPS_BASE,
     LOGFERRY_ENDPOINT: 'http://collector/',
     LOGFERRY_BEARER_TOKEN: 'super-secret-value',
     LOGFERRY_BEARER_TOKEN_FILE: f,
@@ -115,40 +105,51 @@ test('config: contradictions and unreadable files are errors naming the variable
   assert.match(p.LOGFERRY_TLS_KEY_FILE!, /needs both/);
   assert.match(p.LOGFERRY_ENDPOINT!, /https:\/\//);
   assert.ok(!JSON.stringify(p).includes('super-secret-value'));
-  assert.match(problems({ ...BASE, LOGFERRY_SINK: 'splunk' }).LOGFERRY_SPLUNK_TOKEN!, /required/);
-  assert.match(problems({ ...BASE, LOGFERRY_SPLUNK_TOKEN: 't' }).LOGFERRY_SPLUNK_TOKEN!, /only used with/);
+  assert.match(problems({ ...HTTPS_BASE, LOGFERRY_SINK: 'splunk' }).LOGFERRY_SPLUNK_TOKEN!, /required/);
   assert.match(
-    problems({ ...BASE, LOGFERRY_BASIC_AUTH_PASSWORD: 'p' }).LOGFERRY_BASIC_AUTH_USER!,
+    problems({ ...HTTPS_BASE, LOGFERRY_SPLUNK_TOKEN: 't' }).LOGFERRY_SPLUNK_TOKEN!,
+    /only used with/,
+  );
+  assert.match(
+    problems({ ...HTTPS_BASE, LOGFERRY_BASIC_AUTH_PASSWORD: 'p' }).LOGFERRY_BASIC_AUTH_USER!,
     /required/,
   );
   assert.match(
-    problems({ ...BASE, LOGFERRY_BEARER_TOKEN: 't', LOGFERRY_BASIC_AUTH_USER: 'u' })
+    problems({ ...HTTPS_BASE, LOGFERRY_BEARER_TOKEN: 't', LOGFERRY_BASIC_AUTH_USER: 'u' })
       .LOGFERRY_BASIC_AUTH_USER!,
     /not both/,
   );
   assert.match(
-    problems({ ...BASE, LOGFERRY_HEADERS: 'Authorization=x', LOGFERRY_BEARER_TOKEN: 't' }).LOGFERRY_HEADERS!,
+    problems({ ...HTTPS_BASE, LOGFERRY_HEADERS: 'Authorization=x', LOGFERRY_BEARER_TOKEN: 't' })
+      .LOGFERRY_HEADERS!,
     /Authorization/,
   );
-  assert.match(problems({ ...BASE, LOGFERRY_HEADERS: 'bad header=1' }).LOGFERRY_HEADERS!, /header name/);
   assert.match(
-    problems({ ...BASE, LOGFERRY_HEADERS: 'Content-Type=x' }).LOGFERRY_HEADERS!,
+    problems({ ...HTTPS_BASE, LOGFERRY_HEADERS: 'bad header=1' }).LOGFERRY_HEADERS!,
+    /header name/,
+  );
+  assert.match(
+    problems({ ...HTTPS_BASE, LOGFERRY_HEADERS: 'Content-Type=x' }).LOGFERRY_HEADERS!,
     /set by logferry/,
   );
   assert.match(
-    problems({ ...BASE, LOGFERRY_TLS_INSECURE_SKIP_VERIFY: 'maybe' }).LOGFERRY_TLS_INSECURE_SKIP_VERIFY!,
+    problems({ ...HTTPS_BASE, LOGFERRY_TLS_INSECURE_SKIP_VERIFY: 'maybe' })
+      .LOGFERRY_TLS_INSECURE_SKIP_VERIFY!,
     /true or false/,
   );
   assert.match(
-    problems({ ...BASE, LOGFERRY_OTLP_ENCODING: 'thrift' }).LOGFERRY_OTLP_ENCODING!,
+    problems({ ...HTTPS_BASE, LOGFERRY_OTLP_ENCODING: 'thrift' }).LOGFERRY_OTLP_ENCODING!,
     /protobuf, json/,
   );
-  assert.match(problems({ ...BASE, LOGFERRY_ES_INDEX: 'Logs' }).LOGFERRY_ES_INDEX!, /lowercase/);
+  assert.match(problems({ ...HTTPS_BASE, LOGFERRY_ES_INDEX: 'Logs' }).LOGFERRY_ES_INDEX!, /lowercase/);
   assert.match(
-    problems({ ...BASE, LOGFERRY_TLS_CA_FILE: join(dir, 'nope') }).LOGFERRY_TLS_CA_FILE!,
+    problems({ ...HTTPS_BASE, LOGFERRY_TLS_CA_FILE: join(dir, 'nope') }).LOGFERRY_TLS_CA_FILE!,
     /cannot read.*ENOENT/,
   );
-  assert.match(problems({ ...BASE, LOGFERRY_TLS_CA_FILE: 'relative.pem' }).LOGFERRY_TLS_CA_FILE!, /absolute/);
+  assert.match(
+    problems({ ...HTTPS_BASE, LOGFERRY_TLS_CA_FILE: 'relative.pem' }).LOGFERRY_TLS_CA_FILE!,
+    /absolute/,
+  );
 });
 
 test('logs: tokens, passwords and headers are redacted wherever they appear', () => {
