@@ -221,6 +221,8 @@ export class FileServer {
     const key = fileKey(st.dev, st.ino);
     this.checkWaiting(path, key);
     if (known && known.key !== key) await this.dropPath(path, known, 'path now leads to another file');
+    // Before the lookup: a refused file still finishing must not be found again under this path.
+    if (this.sizeLiars.has(key)) return this.trust.refusals.refuse(path, 'size-mismatch');
     const existing = this.tailers.get(key);
     if (existing) {
       // Unchanged since it was read to its end (the usual rescan answer): nothing to do, not even a reopen.
@@ -233,11 +235,11 @@ export class FileServer {
       // Let go while it was reopened (forgotten while idle): looked at afresh.
       if (this.tailers.get(key) !== existing) return this.handlePath(path, initial);
       // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
-      if (this.tailers.atPath(path) === undefined) this.tailers.addPath(path, existing);
+      if (this.tailers.atPath(path) === undefined && this.tailers.addPath(path, existing))
+        this.log.info({ path }, 'rotated file found again under a matching path; following it there');
       this.markReadable(existing);
       return;
     }
-    if (this.sizeLiars.has(key)) return this.trust.refusals.refuse(path, 'size-mismatch');
     if (this.resumer.unchangedForgotten(path, key, Number(st.size))) return;
     if (!this.descriptors.reserve()) {
       this.waiting.set(path, key);
@@ -526,6 +528,7 @@ export class FileServer {
     // Found again under a matching path meanwhile: followed on, its last line already delivered as it was.
     if (t.state !== 'rotated') return;
     this.tailers.step(t, 'finished');
+    this.log.info({ path: t.path }, 'rotated file read to its end; let go once its lines are acknowledged');
     this.out.flush();
     this.maybeRelease(t);
   }

@@ -84,11 +84,11 @@ const TABLE: Readonly<Record<TailerState, Partial<Record<TailerEvent, TailerStat
     lost: 'done',
     stopped: 'done',
   },
-  // Found again while its last acknowledgements are awaited: still let go once they are in.
+  // Found again while its last acknowledgements are awaited: followed on, not let go (its entry would be
+  // retired and the file read again from 0). A refused file never gets here: its key is refused first.
   finishing: {
     grew: 'finishing',
-    'path-found': 'finishing',
-    'path-gone': 'finishing',
+    'path-found': 'reading',
     acknowledged: 'done',
     stopped: 'done',
   },

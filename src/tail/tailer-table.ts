@@ -60,18 +60,19 @@ export class TailerTable {
     return [...(this.pathSets.get(t) ?? [])];
   }
 
-  /** `path` leads to `t`; a file that had lost its path is followed there again. */
-  addPath(path: string, t: Tailer): void {
+  /** `path` leads to `t`; a file that had lost its path is followed there again (true). */
+  addPath(path: string, t: Tailer): boolean {
     const found = !isFollowed(t.state);
-    if (found && !this.step(t, 'path-found')) return;
+    if (found && !this.step(t, 'path-found')) return false;
     this.removePath(path);
     this.byPath.set(path, t);
     const set = this.pathSets.get(t);
     if (set === undefined) this.pathSets.set(t, new Set([path]));
     else set.add(path);
-    if (!found) return;
+    if (!found) return false;
     t.moveTo(path);
     t.dirty = true;
+    return true;
   }
 
   removePath(path: string): void {

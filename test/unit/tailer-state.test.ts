@@ -56,8 +56,7 @@ const ALLOWED = `
   rotated-closed lost          done
   rotated-closed stopped       done
   finishing      grew          finishing
-  finishing      path-found    finishing
-  finishing      path-gone     finishing
+  finishing      path-found    reading
   finishing      acknowledged  done
   finishing      stopped       done
 `
