@@ -425,6 +425,8 @@ export class FileServer {
       ? (await fh.read(this.buf, 0, this.buf.length, t.readOffset)).bytesRead
       : this.read(t, fh);
     if (bytesRead > 0) {
+      // Marked at its end by a read that ended while an event queued it again: it is not.
+      if (t.state === 'at-end') this.tailers.step(t, 'grew');
       if (t.idPrefix === '') {
         if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
         else if (headIsStable(this.buf, bytesRead))
