@@ -2,6 +2,7 @@
 import type { Logger } from 'pino';
 import { FINGERPRINT_MAX_BYTES, fingerprint, identitySync, tailHash } from '../tail/file-identity.js';
 import type { Tailer } from '../tail/tailer.js';
+import type { TailerView } from '../tail/tailer-table.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
 
 /** An acknowledgement is in the checkpoint file at most this long after it arrived (writes coalesced). */
@@ -14,7 +15,7 @@ export class Checkpointer {
 
   constructor(
     /** The tracked files, by key. */
-    private readonly tailers: ReadonlyMap<string, Tailer>,
+    private readonly tailers: TailerView,
     private readonly store: CheckpointStore,
     private readonly log: Logger,
     private readonly delayMs = ACK_CHECKPOINT_DELAY_MS,

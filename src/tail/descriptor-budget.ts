@@ -1,6 +1,7 @@
 // Caps open file descriptors at maxOpenFiles; releases the descriptors of idle, fully delivered files.
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { Tailer } from './tailer.js';
+import type { TailerTable } from './tailer-table.js';
 
 export class DescriptorBudget {
   /** Descriptors held by tracked files. */
@@ -9,7 +10,7 @@ export class DescriptorBudget {
   constructor(
     private readonly maxOpenFiles: number,
     private readonly idleCloseMs: number,
-    private readonly tailers: ReadonlyMap<string, Tailer>,
+    private readonly tailers: Pick<TailerTable, 'values' | 'step'>,
     /** A tailer's descriptor was closed by `closeIdle`. */
     private readonly onClosed: (t: Tailer) => void,
     private readonly noisy: RateLimitedLog,
@@ -43,12 +44,11 @@ export class DescriptorBudget {
   closeIdle(pressure: boolean): void {
     const now = Date.now();
     for (const t of this.tailers.values()) {
-      if (t.fh === null || t.state !== 'active' || !t.atEof || t.dirty) continue;
+      if (t.state !== 'at-end' || t.dirty) continue;
       if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0) continue;
       if (!pressure && now - t.lastGrowthAt < this.idleCloseMs) continue;
-      void t.fh.close().catch(() => {});
-      t.fh = null;
-      this.openCount--;
+      // The table closes the descriptor and gives its place back (release).
+      if (!this.tailers.step(t, 'idle-timeout')) continue;
       this.onClosed(t);
       if (pressure && this.openCount < this.maxOpenFiles) return;
     }

@@ -15,6 +15,8 @@ import { DescriptorBudget } from './descriptor-budget.js';
 import { fileKey, fingerprintMatches, headIsStable, idKey, idKeyFrom } from './file-identity.js';
 import { findByKey, Resumer } from './resume.js';
 import type { LineOutput, Tailer } from './tailer.js';
+import { allows, isFollowed } from './tailer-state.js';
+import { TailerTable } from './tailer-table.js';
 
 /** A path is looked at again this long after a watcher event (longer than chokidar's 50 ms throttle). */
 const TRAILING_CHECK_MS = 100;
@@ -63,8 +65,7 @@ export interface TailOutput extends LineOutput {
 }
 
 export class FileServer {
-  private readonly tailers = new Map<string, Tailer>();
-  private readonly byPath = new Map<string, Tailer>();
+  private readonly tailers: TailerTable;
   private readonly readable = new Set<Tailer>();
   private readonly pathQueue = new Set<string>();
   private pathWorker: Promise<void> | null = null;
@@ -110,6 +111,11 @@ export class FileServer {
   ) {
     this.buf = readBuffer ?? Buffer.allocUnsafe(opts.readChunkBytes);
     this.noisy = new RateLimitedLog(log);
+    this.tailers = new TailerTable(
+      this.noisy,
+      () => this.descriptors.release(),
+      (t) => this.readable.delete(t),
+    );
     this.descriptors = new DescriptorBudget(
       opts.maxOpenFiles,
       opts.idleCloseMs,
@@ -169,7 +175,7 @@ export class FileServer {
 
   /** The path leads to a file being followed. */
   follows(path: string): boolean {
-    return this.byPath.has(path) || this.resumer.forgotten.has(path);
+    return this.tailers.follows(path);
   }
 
   /** Something happened at a path (discovery event or rescan). */
@@ -208,7 +214,7 @@ export class FileServer {
 
   private async handlePath(path: string, initial: boolean): Promise<void> {
     const st = await stat(path, { bigint: true }).catch(() => null);
-    const known = this.byPath.get(path);
+    const known = this.tailers.atPath(path);
     if (st === null || !st.isFile()) {
       this.checkWaiting(path, null);
       if (known) await this.dropPath(path, known, 'path removed');
@@ -219,28 +225,25 @@ export class FileServer {
     const key = fileKey(st.dev, st.ino);
     this.checkWaiting(path, key);
     if (known && known.key !== key) await this.dropPath(path, known, 'path now leads to another file');
+    // Before the lookup: a refused file still finishing must not be found again under this path.
+    if (this.sizeLiars.has(key)) return this.trust.refusals.refuse(path, 'size-mismatch');
     const existing = this.tailers.get(key);
     if (existing) {
       // Unchanged since it was read to its end (the usual rescan answer): nothing to do, not even a reopen.
       const unchanged = Number(st.size) === existing.readOffset && (existing.atEof || existing.fh === null);
-      if (unchanged && this.byPath.get(path) === existing) return;
-      // An active file closed while idle is reopened; a rotated one with no descriptor is being found by
+      if (unchanged && this.tailers.atPath(path) === existing) return;
+      // A followed file closed while idle is reopened; a rotated one with no descriptor is being found by
       // inode (reopenRotated), maybe under this very path.
-      if (existing.fh === null && existing.state === 'active' && !(await this.reopen(existing)))
+      if (existing.state === 'idle-closed' && !(await this.reopen(existing)))
         return this.handlePath(path, initial);
-      if (!this.byPath.has(path)) {
-        // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
-        this.byPath.set(path, existing);
-        if (existing.state === 'rotated') {
-          existing.state = 'active';
-          existing.moveTo(path);
-          existing.dirty = true;
-        }
-      }
+      // Let go while it was reopened (forgotten while idle): looked at afresh.
+      if (this.tailers.get(key) !== existing) return this.handlePath(path, initial);
+      // The same file under another matching name (symlink, hard link, or renamed to a name the globs take).
+      if (this.tailers.atPath(path) === undefined && this.tailers.addPath(path, existing))
+        this.log.info({ path }, 'rotated file found again under a matching path; following it there');
       this.markReadable(existing);
       return;
     }
-    if (this.sizeLiars.has(key)) return this.trust.refusals.refuse(path, 'size-mismatch');
     if (this.resumer.unchangedForgotten(path, key, Number(st.size))) return;
     if (!this.descriptors.reserve()) {
       this.waiting.set(path, key);
@@ -274,7 +277,7 @@ export class FileServer {
     }
     if (t === null) return this.handlePath(path, initial);
     this.waiting.delete(path);
-    this.byPath.set(path, t);
+    this.tailers.addPath(path, t);
     this.markReadable(t);
     await this.resumer.recoverAt(path); // a forgotten file there before this one was rotated away
   }
@@ -300,9 +303,8 @@ export class FileServer {
 
   /** `path` no longer leads to `t`: let go of the file only when no other matching path does (symlinks). */
   private async dropPath(path: string, t: Tailer, why: string): Promise<void> {
-    this.byPath.delete(path);
-    for (const [p, x] of this.byPath) {
-      if (x !== t) continue;
+    this.tailers.removePath(path);
+    for (const p of this.tailers.pathsOf(t)) {
       const st = await stat(p, { bigint: true }).catch(() => null);
       if (st?.isFile() && fileKey(st.dev, st.ino) === t.key) {
         if (t.path === path) t.moveTo(p);
@@ -314,12 +316,11 @@ export class FileServer {
 
   /** The path no longer leads to this file: read it to its end through its descriptor, then let go. */
   private detach(t: Tailer, why: string): void {
-    for (const [p, x] of this.byPath) if (x === t) this.byPath.delete(p);
-    if (t.state === 'rotated') return;
-    t.state = 'rotated';
+    if (!isFollowed(t.state)) return;
+    this.tailers.step(t, 'path-gone');
     t.lastGrowthAt = Date.now();
     this.log.info({ path: t.path, why }, 'file rotated or removed; reading it to its end');
-    if (t.fh === null) void this.reopenRotated(t);
+    if (t.state === 'rotated-closed') void this.reopenRotated(t);
     else this.markReadable(t);
   }
 
@@ -329,15 +330,20 @@ export class FileServer {
     if (found !== null && this.descriptors.reserve()) {
       const fh = await reopenChecked(found, t, this.trust.policy);
       if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
-        // Meanwhile forgotten, or reopened under a path the globs also take: this descriptor is not needed.
-        if (this.tailers.get(t.key) !== t || t.fh !== null) return this.unused(fh);
-        t.fh = fh;
+        // Meanwhile let go, or reopened under a path the globs also take: this descriptor is not needed.
+        if (this.tailers.get(t.key) !== t || !allows(t.state, 'reopened')) return this.unused(fh);
+        this.tailers.step(t, 'reopened', fh);
         this.markReadable(t);
         return;
       }
       await this.unused(fh);
     }
-    this.forget(t);
+    // Found meanwhile under a path the globs take: followed there (reopened by that path's next event).
+    if (t.state !== 'rotated-closed') return;
+    this.tailers.step(t, 'lost');
+    this.checkpointer.markFinished(t.key);
+    this.checkpointer.soon();
+    this.log.info({ path: t.path }, 'done with file');
   }
 
   /**
@@ -350,9 +356,10 @@ export class FileServer {
     const fh = await reopenChecked(t.path, t, this.trust.policy);
     if (fh !== null) {
       if (await fingerprintMatches(fh, t.fingerprint)) {
-        // Opened meanwhile by another path's event (or reopenRotated): that one is kept.
-        if (t.fh !== null) await this.unused(fh);
-        else t.fh = fh;
+        // Opened meanwhile by another path's event (or reopenRotated), or let go: that one is kept.
+        if (this.tailers.get(t.key) === t && allows(t.state, 'reopened'))
+          this.tailers.step(t, 'reopened', fh);
+        else await this.unused(fh);
         return true;
       }
     }
@@ -369,8 +376,8 @@ export class FileServer {
   }
 
   private markReadable(t: Tailer): void {
+    if (!this.tailers.step(t, 'grew')) return;
     this.readable.add(t);
-    t.atEof = false;
     if (this.wake) {
       const w = this.wake;
       this.wake = null;
@@ -408,7 +415,7 @@ export class FileServer {
         await this.readOnce(t);
       } catch (err) {
         this.log.warn({ err, path: t.path, code: 'LOGFERRY_TAIL_READ' }, 'read failed; will retry');
-        t.atEof = true; // the poll tries it again
+        if (allows(t.state, 'eof')) this.tailers.step(t, 'eof'); // the poll tries it again
       }
       // Reads are synchronous (see `read`): let the event loop take the responses, timers and watcher
       // events that came meanwhile.
@@ -424,6 +431,8 @@ export class FileServer {
       ? (await fh.read(this.buf, 0, len, t.readOffset)).bytesRead
       : this.read(t, fh, len);
     if (bytesRead > 0) {
+      // Marked at its end by a read that ended while an event queued it again: it is not.
+      if (t.state === 'at-end') this.tailers.step(t, 'grew');
       if (t.idPrefix === '') {
         if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
         else if (headIsStable(this.buf, bytesRead))
@@ -441,7 +450,7 @@ export class FileServer {
     const st = await fh.stat();
     const size = Number(st.size);
     t.size = size;
-    if (st.nlink === 0 && t.state === 'active') this.detach(t, 'file deleted');
+    if (st.nlink === 0) this.detach(t, 'file deleted');
     if (size < t.readOffset) {
       // A file that reads on past the size it reports (a kernel file system) would look truncated at
       // every end of file and be sent again and again: it is let go and never read again.
@@ -452,6 +461,7 @@ export class FileServer {
         'file truncated; reading it again from the beginning',
       );
       await this.flushPartialLine(t);
+      if (!this.tailers.step(t, 'truncated')) return;
       t.restartAtZero();
       this.readable.add(t);
       return;
@@ -460,7 +470,7 @@ export class FileServer {
       this.readable.add(t); // written between the read and the stat
       return;
     }
-    t.atEof = true;
+    this.tailers.step(t, 'eof');
     if (t.state === 'rotated' && (this.draining || Date.now() - t.lastGrowthAt >= this.opts.rotateWaitMs)) {
       await this.finish(t);
     }
@@ -494,12 +504,10 @@ export class FileServer {
     if (this.sizeLiars.size >= MAX_SIZE_LIARS) this.sizeLiars.clear();
     this.sizeLiars.add(t.key);
     this.trust.refusals.refuse(t.path, 'size-mismatch');
-    for (const [p, x] of this.byPath) if (x === t) this.byPath.delete(p);
     t.framer.reset(t.readOffset);
     this.chargePending(t);
     this.readable.delete(t);
-    t.state = 'rotated';
-    t.finishing = true;
+    this.tailers.step(t, 'refused'); // its paths no longer lead to it
     this.maybeRelease(t);
   }
 
@@ -525,26 +533,18 @@ export class FileServer {
   /** A rotated file read to its end: its unfinished last line is delivered as it is, then it is let go. */
   private async finish(t: Tailer): Promise<void> {
     await this.flushPartialLine(t);
-    t.finishing = true;
+    // Found again under a matching path meanwhile: followed on, its last line already delivered as it was.
+    if (t.state !== 'rotated') return;
+    this.tailers.step(t, 'finished');
+    this.log.info({ path: t.path }, 'rotated file read to its end; let go once its lines are acknowledged');
     this.out.flush();
     this.maybeRelease(t);
   }
 
+  /** A finishing file with every line acknowledged is let go. */
   private maybeRelease(t: Tailer): void {
-    if (!t.finishing || t.ack.outstanding > 0) return;
-    this.forget(t);
-  }
-
-  private forget(t: Tailer): void {
-    if (this.tailers.get(t.key) !== t) return;
-    this.tailers.delete(t.key);
-    this.readable.delete(t);
-    for (const [p, x] of this.byPath) if (x === t) this.byPath.delete(p);
-    if (t.fh !== null) {
-      void t.fh.close().catch(() => {});
-      t.fh = null;
-      this.descriptors.release();
-    }
+    if (!t.finishing || t.ack.outstanding > 0 || this.tailers.get(t.key) !== t) return;
+    this.tailers.step(t, 'acknowledged');
     this.checkpointer.markFinished(t.key);
     this.checkpointer.soon();
     this.log.info({ path: t.path }, 'done with file');
@@ -572,7 +572,7 @@ export class FileServer {
       // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
       // rescan (which compares sizes) as a guard against a missed event; polling 1,000 quiet files would
       // cost more CPU than the rest of the agent at rest.
-      if (t.fh !== null && !t.finishing && t.state === 'rotated') this.markReadable(t);
+      if (t.state === 'rotated') this.markReadable(t);
     }
   }
 
@@ -586,27 +586,18 @@ export class FileServer {
     if (this.draining) return;
     const idle: Tailer[] = [];
     for (const t of this.tailers.values()) {
-      if (t.state !== 'active' || t.dirty || t.idPrefix === '' || t.finishing) continue;
+      // Not while reading: a read in flight would end on a tailer let go.
+      if ((t.state !== 'at-end' && t.state !== 'idle-closed') || t.dirty || t.idPrefix === '') continue;
       if (t.ack.outstanding > 0 || t.framer.pendingBytes > 0 || t.ack.committed !== t.readOffset) continue;
       if (now - t.lastGrowthAt < this.opts.forgetIdleMs || this.store.get(t.key)?.offset !== t.readOffset)
         continue;
       idle.push(t);
     }
     if (idle.length === 0) return;
-    const paths = new Map<Tailer, string[]>();
-    for (const [p, x] of this.byPath) paths.set(x, [...(paths.get(x) ?? []), p]);
     for (const t of idle) {
-      const at = paths.get(t);
-      if (at?.length !== 1) continue; // a file under several names stays followed
-      this.tailers.delete(t.key);
-      this.readable.delete(t);
-      this.byPath.delete(at[0]!);
-      if (t.fh !== null) {
-        void t.fh.close().catch(() => {});
-        t.fh = null;
-        this.descriptors.release();
-      }
-      this.resumer.forgotten.set(at[0]!, t.key);
+      if (this.tailers.pathsOf(t).length !== 1) continue; // a file under several names stays followed
+      // The table closes its descriptor and keeps its path as a forgotten one.
+      if (!this.tailers.step(t, 'forget-idle')) continue;
       this.forgottenTotal++;
       this.log.info({ path: t.path, offset: t.readOffset }, 'idle file forgotten; its checkpoint stays');
     }
@@ -614,15 +605,15 @@ export class FileServer {
 
   /** Look at the paths of forgotten and waiting files, in case their delete or rename event was missed. */
   private async sweep(): Promise<void> {
-    const paths = [...this.resumer.forgotten.keys(), ...this.waiting.keys()];
+    const paths = [...this.tailers.forgottenPaths(), ...this.waiting.keys()];
     for (const p of paths) {
       if (!this.running || this.draining) return;
       const st = await stat(p, { bigint: true }).catch(() => null);
       const key = st?.isFile() ? fileKey(st.dev, st.ino) : null;
-      const was = this.resumer.forgotten.get(p) ?? this.waiting.get(p);
+      const was = this.tailers.forgottenAt(p) ?? this.waiting.get(p);
       if (was === undefined) continue;
       const grown = key === was && Number(st!.size) !== this.store.get(was)?.offset;
-      if (key !== was || (grown && this.resumer.forgotten.has(p))) this.pathChanged(p);
+      if (key !== was || (grown && this.tailers.forgottenAt(p) !== undefined)) this.pathChanged(p);
     }
   }
 
@@ -641,10 +632,10 @@ export class FileServer {
     this.draining = true;
     await this.pathWorker;
     // Forgotten files that grew while their event waited: followed again, to be read to their end below.
-    for (const p of [...this.resumer.forgotten.keys()]) await this.handlePath(p, false).catch(() => {});
+    for (const p of this.tailers.forgottenPaths()) await this.handlePath(p, false).catch(() => {});
     // Files closed while idle may have grown since (their event not handled yet): reopen those still there.
     for (const t of [...this.tailers.values()]) {
-      if (t.fh !== null || t.state !== 'active') continue;
+      if (t.state !== 'idle-closed') continue;
       const st = await stat(t.path, { bigint: true }).catch(() => null);
       if (st !== null && fileKey(st.dev, st.ino) === t.key) await this.reopen(t);
     }
@@ -670,9 +661,6 @@ export class FileServer {
   }
 
   async closeFiles(): Promise<void> {
-    for (const t of this.tailers.values()) {
-      await t.fh?.close().catch(() => {});
-      t.fh = null;
-    }
+    await this.tailers.closeAll();
   }
 }

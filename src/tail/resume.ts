@@ -10,6 +10,7 @@ import { reopenChecked } from './checked-open.js';
 import type { DescriptorBudget } from './descriptor-budget.js';
 import { fileKey, fingerprint, fingerprintMatches, idKey, tailMatches } from './file-identity.js';
 import { type LineOutput, Tailer } from './tailer.js';
+import type { TailerTable } from './tailer-table.js';
 
 export interface ResumeOptions {
   startAt: 'beginning' | 'end';
@@ -17,26 +18,23 @@ export interface ResumeOptions {
 }
 
 export class Resumer {
-  /**
-   * Files let go while idle and fully delivered, path to key: only their checkpoint entry is kept, so the
-   * file resumes from it when it grows, and the entry goes when the file is rotated away or deleted.
-   */
-  readonly forgotten = new Map<string, string>();
-
   constructor(
     private readonly opts: ResumeOptions,
     private readonly store: CheckpointStore,
     private readonly out: LineOutput,
     private readonly log: Logger,
-    /** The tracked files, by key: new tailers are added here. */
-    private readonly tailers: Map<string, Tailer>,
+    /** The tracked files: new tailers are added here. */
+    private readonly tailers: Pick<TailerTable, 'add' | 'has' | 'step' | 'forgottenAt' | 'unforget'>,
     private readonly descriptors: DescriptorBudget,
     private readonly onCommit: (t: Tailer, tracker: AckTracker) => void,
     private readonly markReadable: (t: Tailer) => void,
     private readonly policy: TrustPolicy,
   ) {}
 
-  /** Track the file open at `fh`, starting at its matching checkpoint, at its end (START_AT), or at 0. */
+  /**
+   * Track the file open at `fh`, starting at its matching checkpoint, at its end (START_AT), or at 0;
+   * 'rotated' when no matching path leads to it any more.
+   */
   async createTailer(
     fh: FileHandle,
     dev: string,
@@ -45,6 +43,7 @@ export class Resumer {
     size: number,
     initial: boolean,
     entry = this.store.get(fileKey(dev, ino)),
+    state: 'reading' | 'rotated' = 'reading',
   ): Promise<Tailer> {
     const key = fileKey(dev, ino);
     let offset = 0;
@@ -69,8 +68,19 @@ export class Resumer {
       why = 'start at end';
     }
     const fp = await fingerprint(fh, size);
-    const t = new Tailer(key, dev, ino, path, offset, fp, this.opts.maxLineBytes, this.out, this.onCommit);
-    t.fh = fh;
+    const t = new Tailer(
+      key,
+      dev,
+      ino,
+      path,
+      offset,
+      fp,
+      fh,
+      state,
+      this.opts.maxLineBytes,
+      this.out,
+      this.onCommit,
+    );
     if (resumed) t.setIdKey(entry!.idKey);
     else {
       // New lines under an identity whose ids were given before (a reused inode, a file replaced or
@@ -79,8 +89,7 @@ export class Resumer {
       if (offset > 0) t.setHeadIdKey(await idKey(fh, dev, ino));
     }
     t.dirty = !resumed;
-    for (const [p, k] of this.forgotten) if (k === key) this.forgotten.delete(p);
-    this.tailers.set(key, t);
+    this.tailers.add(t);
     this.log.info({ path, offset, size, from: why }, 'following file');
     return t;
   }
@@ -97,20 +106,20 @@ export class Resumer {
    * rotated (its rest is read, as for a file rotated while stopped) or deleted (its entry is dropped).
    */
   async recoverAt(path: string): Promise<void> {
-    const key = this.forgotten.get(path);
+    const key = this.tailers.forgottenAt(path);
     if (key === undefined) return;
     const st = await stat(path, { bigint: true }).catch(() => null);
     if (st?.isFile() && fileKey(st.dev, st.ino) === key) return;
-    this.forgotten.delete(path);
+    this.tailers.unforget(path);
     const entry = this.store.get(key);
     if (entry !== undefined && !this.tailers.has(key)) await this.recoverEntry(entry, true);
   }
 
   /** The path leads to a forgotten file that has not grown since: nothing to open. */
   unchangedForgotten(path: string, key: string, size: number): boolean {
-    if (this.forgotten.get(path) !== key) return false;
+    if (this.tailers.forgottenAt(path) !== key) return false;
     if (this.store.get(key)?.offset === size) return true;
-    this.forgotten.delete(path);
+    this.tailers.unforget(path);
     return false;
   }
 
@@ -135,16 +144,13 @@ export class Resumer {
       return;
     }
     this.descriptors.take();
-    const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry);
+    const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry, 'rotated');
     if (t.readOffset === 0 && entry.offset > 0) {
-      // Not the file we had: a stranger beside ours.
-      this.tailers.delete(t.key);
-      this.descriptors.release();
-      await fh.close();
+      // Not the file we had: a stranger beside ours (the table closes it and frees its descriptor).
+      this.tailers.step(t, 'lost');
       this.store.retire(entry.key);
       return;
     }
-    t.state = 'rotated';
     this.log.info(
       { path: entry.path, rotatedTo: found, offset: t.readOffset },
       grace ? 'reading the rest of a rotated file' : 'reading the rest of a file rotated while stopped',

@@ -4,6 +4,7 @@ import type { RawLineSource } from '../arena/raw-ndjson-writer.js';
 import { AckTracker } from '../checkpoint/ack-tracker.js';
 import { type FramedLine, LineFramer, type LineReceiver } from '../frame/line-framer.js';
 import { EMPTY_FINGERPRINT, type Hashed, saltedIdKey } from './file-identity.js';
+import { TailerLife, type TailerState } from './tailer-state.js';
 
 /** The next stage: receives each framed line of a tailed file. */
 export interface LineOutput {
@@ -14,7 +15,8 @@ export interface LineOutput {
 }
 
 export class Tailer implements LineReceiver, RawLineSource {
-  fh: FileHandle | null = null;
+  /** State and descriptor; changed only through TailerTable.step. */
+  readonly life: TailerLife;
   path: string;
   fileJson: string;
   idPrefix = '';
@@ -23,13 +25,8 @@ export class Tailer implements LineReceiver, RawLineSource {
   framer: LineFramer;
   ack: AckTracker;
   fingerprint: Hashed;
-  /** 'rotated': the path no longer leads to this file (renamed or deleted); read it to its end, then let go. */
-  state: 'active' | 'rotated' = 'active';
-  /** The unfinished last line was flushed; closing once every segment is acknowledged. */
-  finishing = false;
-  /** Checkpoint entry needs rewriting. */
+  /** Checkpoint entry needs rewriting (not part of the state: any live tailer may be behind on disk). */
   dirty = false;
-  atEof = false;
   lastGrowthAt = Date.now();
   /** Read time of the current chunk (RFC 3339), shared by the lines framed from it. */
   timestamp = '';
@@ -47,6 +44,8 @@ export class Tailer implements LineReceiver, RawLineSource {
     path: string,
     offset: number,
     fingerprint: Hashed,
+    fh: FileHandle,
+    state: 'reading' | 'rotated',
     maxLineBytes: number,
     private readonly out: LineOutput,
     onCommit: (t: Tailer, tracker: AckTracker) => void,
@@ -55,6 +54,7 @@ export class Tailer implements LineReceiver, RawLineSource {
     this.fileJson = JSON.stringify(path);
     this.readOffset = offset;
     this.fingerprint = fingerprint;
+    this.life = new TailerLife(fh, state);
     const many = out.lines;
     if (many !== undefined) {
       this.lines = (buf, start, end, at, maxLine) => many.call(out, this, buf, start, end, at, maxLine);
@@ -65,6 +65,25 @@ export class Tailer implements LineReceiver, RawLineSource {
   }
 
   private readonly onCommit: (t: Tailer, tracker: AckTracker) => void;
+
+  get state(): TailerState {
+    return this.life.state;
+  }
+
+  /** Open exactly in the states that hold a descriptor (see holdsDescriptor). */
+  get fh(): FileHandle | null {
+    return this.life.fh;
+  }
+
+  /** Read to its end while a matching path leads to it. */
+  get atEof(): boolean {
+    return this.life.state === 'at-end';
+  }
+
+  /** The unfinished last line was delivered; let go once every segment is acknowledged. */
+  get finishing(): boolean {
+    return this.life.state === 'finishing';
+  }
   /** Only where the output takes lines in bulk, so the framer asks nothing of the others. */
   readonly lines?: LineReceiver['lines'];
 

@@ -297,3 +297,36 @@ test('a symlink removed while its target stays matched: the file is followed on,
   assert.equal(r.duplicates, 0, 'removing a symlink does not make its target be read again');
   assert.equal(collector.ids.size, collector.records.length, 'every record has its own id');
 });
+
+test('a rotated file renamed back while its last lines await acknowledgement is followed on, not sent again', async (t) => {
+  const { logs, collector, run } = await setup(t);
+  const app = join(logs, 'app.log');
+  const away = join(logs, 'app.log.1'); // not matched by *.log
+  const w = await Writer.open(app, 'k');
+  t.after(() => w.close());
+  await w.write(100);
+  const agent = run();
+  await agentStarted(agent);
+  await waitAll(collector, 'k', 100, agent);
+
+  // Acknowledgements held: the rotated file, read to its end, waits for them (finishing).
+  collector.fault = () => ({ status: 503 });
+  await w.write(20);
+  await rename(app, away);
+  await waitFor(() => agent.stdout.includes('rotated file read to its end'), {
+    what: 'the agent to finish the rotated file',
+  });
+  await rename(away, app);
+  await waitFor(() => agent.stdout.includes('found again under a matching path'), {
+    what: 'the agent to find the file again',
+  });
+  collector.fault = null;
+  await waitAll(collector, 'k', 120, agent);
+  await w.write(30);
+  const r = await waitAll(collector, 'k', 150, agent);
+  assert.deepEqual(r.malformed, []);
+  assert.equal(r.duplicates, 0, 'the file is followed on from where it was, not read again from 0');
+  assert.equal(r.bySeq.get(120)![0]!.offset, 120 * (lineOf('k', 0).length + 1));
+  assert.ok(!agent.stdout.includes('done with file'), 'the file was not let go');
+  assert.equal(agent.exitCode, null);
+});
