@@ -1,4 +1,5 @@
 // `npm run bench`: the agent as a real process against a local collector, with a raw baseline in the same run.
+//
 // Prints medians of BENCH_RUNS runs (default 3). Figures from one run are ratios against the baseline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';

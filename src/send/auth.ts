@@ -1,5 +1,7 @@
-// Request credentials and TLS options: extra headers, bearer token, basic auth, Splunk HEC token; secrets
-// read from files (a mounted Kubernetes Secret) are re-read when the file changes. Secrets are never logged.
+// Request credentials and TLS options: extra headers, bearer token, basic auth, Splunk HEC token.
+//
+// Secrets read from files (a mounted Kubernetes Secret) are re-read when the file changes. Secrets are
+// never logged.
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
