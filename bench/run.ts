@@ -16,7 +16,7 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_RATE = 5000;
 const IDLE_FILES = 1000;
 const IDLE_WINDOW_S = 10;
-/** BENCH_AGENT: another build's dist/main.js (to compare two builds in one session); default this one's. */
+/** BENCH_AGENT: another build's dist/main.js, to compare two builds with one harness (default: this). */
 const MAIN = process.env.BENCH_AGENT ?? fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const REST_RUNS = 3;
 const REST_SETTLE_S = 5;
