@@ -48,7 +48,7 @@ export function secretText(raw: string): string {
  */
 export function secretProblem(value: string, inHeader: boolean): string | null {
   if (/[\r\n]/.test(value)) return 'holds a line break (CR or LF)';
-  // What undici accepts in a header value: HTAB, visible ASCII, space and obs-text.
+  // What Node's HTTP client accepts in a header value: HTAB, visible ASCII, space and obs-text.
   if (inHeader && /[^\t\x20-\x7e\x80-\xff]/.test(value))
     return 'holds a control character or a character an HTTP header cannot carry';
   return null;
