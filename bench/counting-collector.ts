@@ -36,10 +36,9 @@ export async function startCountingCollector(): Promise<CountingCollector> {
     };
     const gzipped = req.headers['content-encoding'] === 'gzip';
     if (!c.sampleLatency) {
-      // Counted as the bytes arrive, chunk by chunk: no body is put together. Measured on Node 26 (the
-      // collector in the bench's process): concatenating each body took the agent's 256 MiB catch-up from
-      // ~600 to ~1,000 ms, the collector's GC and Buffer.concat being the bottleneck, and more so for the
-      // agent (its records are about twice the raw lines) than for the baseline.
+      // Counted as the bytes arrive, chunk by chunk: no body is put together, so the collector (in the
+      // bench's process) is not the bottleneck; concatenating bodies slowed the agent's runs, whose records
+      // are larger than the raw lines, more than the baseline's (figures: docs/performance.md).
       const body = gzipped ? req.pipe(createGunzip()) : req;
       let lines = 0;
       let bytes = 0;

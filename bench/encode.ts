@@ -1,4 +1,5 @@
 // `npm run bench:encode`: the hot path alone (framing + encoding into a body), raw path vs records path.
+//
 // Both run in the same process on the same reads, alternated; prints ns per line (median of BENCH_RUNS) and
 // the ratio. The raw path is what the agent does for plain lines with the ndjson sink (WebAssembly, many
 // lines per call, the lines it leaves through the records path); the records path builds a LogRecord per

@@ -1,4 +1,5 @@
 // The raw baseline: read the files in large chunks and POST them unparsed, one request in flight per file.
+//
 // What the agent's catch-up throughput is compared with, in the same run on the same machine.
 import { open } from 'node:fs/promises';
 import { request } from 'undici';

@@ -1,4 +1,5 @@
 // `npm run bench`: the agent as a real process against a local collector, with a raw baseline in the same run.
+//
 // Prints medians of BENCH_RUNS runs (default 3). Figures from one run are ratios against the baseline.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { appendFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -15,7 +16,7 @@ const LATENCY_SECONDS = Number(process.env.BENCH_LATENCY_SECONDS ?? 10);
 const LATENCY_RATE = 5000;
 const IDLE_FILES = 1000;
 const IDLE_WINDOW_S = 10;
-/** BENCH_AGENT: another build's dist/main.js (to compare two builds in one session); default this one's. */
+/** BENCH_AGENT: another build's dist/main.js, to compare two builds with one harness (default: this). */
 const MAIN = process.env.BENCH_AGENT ?? fileURLToPath(new URL('../dist/main.js', import.meta.url));
 const REST_RUNS = 3;
 const REST_SETTLE_S = 5;

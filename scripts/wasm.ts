@@ -1,4 +1,5 @@
 // The WebAssembly of the hot path, from its text: `npm run build:wasm` writes src/arena/json-escape-wasm.ts.
+//
 // The bytes are committed (the agent needs no assembler); test/unit/byte-arena.test.ts checks they match.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

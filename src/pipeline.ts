@@ -75,9 +75,8 @@ export class Pipeline implements TailOutput, MetricsSource {
     const noisy = new RateLimitedLog(log);
     this.sink = createSink(cfg, VERSION, labels);
     // Free bodies kept: every body that can be in use at once (as many sealed as the budget holds, the open
-    // one, one spare), so none of them becomes garbage. Measured with two less (7 instead of 9 by default):
-    // 2 M-line catch-ups peaked 109-113 MB on Node 26 against 103-104 with 9, and 81-91 against 81 on Node 20
-    // (2 runs each); the 256 MiB bench's medians did not move (Node 26: 101 and 136 MB either way).
+    // one, one spare), so none of them becomes garbage: keeping two fewer raised peak RSS (figures:
+    // docs/performance.md).
     const bodySize = bodyBytes(cfg.batchMaxBytes);
     const keep = Math.floor(cfg.bufferMaxBytes / bodySize) + 2;
     // The raw path (no parser, the ndjson sink) writes records from the read buffer into the bodies with

@@ -3,7 +3,7 @@
 // WebAssembly can read and write only its own memory, so the buffer the files are read into and the bodies
 // the records are written into are regions of one memory. It never grows (a grown memory would detach the
 // buffers handed out), so it is sized at start for what the pipeline holds at once. Why WebAssembly at all:
-// docs/architecture.md (the raw path), with its measured gain in docs/performance.md.
+// docs/architecture.md (the raw path).
 import { LogferryError } from '../errors.js';
 import { JSON_ESCAPE_WASM } from './json-escape-wasm.js';
 

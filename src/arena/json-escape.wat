@@ -55,8 +55,8 @@
     (i32.add (local.get $p) (i32.const 9)))
 
   ;; Decimal digits of an unsigned 32-bit n at p; returns their end. The length from comparisons, then two
-  ;; digits per division from the table at 64 (measured: one division per digit, in a counting loop and
-  ;; again in the writing loop, was a quarter of a line's cost in a catch-up profile).
+  ;; digits per division from the table at 64: a division per digit, to count and again to write, was a
+  ;; large share of a line's cost (figures: docs/performance.md).
   (func $digits32 (param $p i32) (param $n i32) (result i32)
     (local $len i32) (local $q i32) (local $end i32)
     (local.set $len

@@ -7,9 +7,8 @@ import type { ByteBudget } from './byte-budget.js';
 import { GzipCompressor } from './gzip-compressor.js';
 
 /**
- * Bodies compressed at once (each on a thread of libuv's pool). Measured in 2 M-line catch-ups on this
- * 2-core machine: 2 streams were slower (71-72 MB/s against 79-102 with 3 or 4), 4 kept more malloc
- * heap (21.2-21.9 MB against 15.8-16.6 with 3).
+ * Bodies compressed at once (each on a thread of libuv's pool): two streams were slower than three, and four
+ * held more malloc heap than three (figures: docs/performance.md).
  */
 export const GZIP_STREAMS = 3;
 /** Sealed bodies waiting for or in compression past which reading waits: one for each stream, one ready. */
@@ -183,9 +182,9 @@ export class Batcher {
   /**
    * Every file has been read to its end. If the batch before the open one filled up without the reader
    * catching up once, a backlog was being read and has just ended: its last batch goes now rather than
-   * after the flush interval (measured: that wait was ~7% of a 2.4 M-line catch-up). Lines written live (a
-   * trickle, or a high rate the reader keeps up with) fill batches across such moments, so they still wait
-   * for the interval or a full batch, and go in as few requests as before.
+   * after the flush interval, which would add that wait to every catch-up (figures: docs/performance.md).
+   * Lines written live (a trickle, or a high rate the reader keeps up with) fill batches across such
+   * moments, so they still wait for the interval or a full batch and go in few requests.
    */
   caughtUp(): void {
     if (this.records === 0) {
@@ -201,8 +200,8 @@ export class Batcher {
    * Null, or (with gzip) a promise the reader waits on before reading more: resolved once fewer than
    * COMPRESS_QUEUE sealed bodies wait for or are in compression. The budget bounds the bytes held, but
    * the bodies that held them stay resident once written (the arena's are never given back), and a reader
-   * faster than deflate (the bench: 336 MB/s without compression, 137 with gzip) would write every one of
-   * them at the start of a catch-up, before the compressed batches fill the budget on top.
+   * faster than deflate (it is, by far: docs/performance.md, Catch-up) would write every one of them at the
+   * start of a catch-up, before the compressed batches fill the budget on top.
    */
   readPause(): Promise<void> | null {
     if (this.gzip === null || this.sealing < COMPRESS_QUEUE) return null;

@@ -1,9 +1,7 @@
 // Request bodies, reused: a full batch's buffer comes back when its batch no longer needs it.
 //
-// Why: during a catch-up every batch took a fresh 1 MiB buffer. Bodies live long enough to reach V8's old
-// generation, and a catch-up saw one full GC in its first ~4.5 s (--trace-gc), so dead bodies piled up
-// until then. Measured: 775 of 784 bodies reused in a 2.4 M-line catch-up; gzip peak RSS 114 MB before,
-// 96 and 106 MB in two bench runs after (near the noise).
+// Why: bodies live long enough to reach V8's old generation, which a catch-up collects rarely, so a fresh
+// buffer per batch would leave dead bodies piling up until the next full GC (figures: docs/performance.md).
 //
 // With a byte arena, the first `keep` bodies are regions of it (the raw path writes records into those with
 // WebAssembly); they are never dropped, as the arena's memory cannot be given back. More bodies than that

@@ -1,7 +1,7 @@
 // Request bodies → gzip members, on libuv's thread pool, through a few deflate streams that are reset and reused.
 //
 // Why not `zlib.gzip()` per body: each call makes a new deflate state (window and hash tables) and new
-// output chunks, hundreds of times in a catch-up; a reset stream reuses them.
+// output chunks, for every body of a catch-up; a reset stream reuses them.
 //
 // Where the compressed bytes go: zlib emits a member as chunks of its own buffers; a member that fits is
 // copied into a buffer of a BodyPool (`wires`), handed out with the batch and given back when it is done,
@@ -10,7 +10,7 @@
 import { constants, createGzip, type Gzip } from 'node:zlib';
 import type { BodyPool } from './body-pool.js';
 
-/** gzip level 1: several times faster than the default 6 on log lines, at a ratio still worth it. */
+/** gzip level 1: much faster than the default 6 on log lines, at a ratio still worth it. */
 export const GZIP_LEVEL = 1;
 
 /**
@@ -34,7 +34,8 @@ export class GzipCompressor {
   private created = 0;
 
   /**
-   * At most `streams` bodies compress at once (the thread pool has 4 threads; the machine maybe 2 cores).
+   * At most `streams` bodies compress at once (libuv's pool has 4 threads by default; the host may have
+   * fewer cores).
    * `wires`: where compressed bodies go (buffers of wireBytes(body size)); null for zlib's own.
    */
   constructor(

@@ -113,7 +113,7 @@ export function checkConfigFiles(cfg: Config): void {
 
 /**
  * Values sent in request headers must be what HTTP allows: a CR or LF in one would end the header early
- * (and undici refuses the request). Never echoes the value.
+ * (and Node's HTTP client refuses the request). Never echoes the value.
  */
 function headerValueProblems(cfg: Config): ConfigProblem[] {
   const p: ConfigProblem[] = [];

@@ -1,5 +1,6 @@
-// Per file: lines → records. Unwraps container log lines (joining a runtime's partial lines), joins
-// multiline records per stream, and says for each record how far the file's checkpoint may move.
+// Per file: lines → records, each with how far the file's checkpoint may move once it is acknowledged.
+//
+// Unwraps container log lines (joining a runtime's partial lines) and joins multiline records per stream.
 //
 // Checkpoint rule. A record goes to the batcher with an `ack` offset: once it is acknowledged, the
 // checkpoint may move there. A restart reads from the checkpoint, so the checkpoint must never sit

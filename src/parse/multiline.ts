@@ -1,6 +1,7 @@
-// Multiline: which line starts a new record. A start pattern (user regex) or a ready preset; presets
-// that need context (a Python traceback's last line, a Go panic's goroutine dump) keep a little state
-// per stream. At a start line the state is always the initial one, so a restart at a record boundary
+// Multiline: which line starts a new record, by a start pattern (user regex) or a ready preset.
+//
+// Presets that need context (a Python traceback's last line, a Go panic's goroutine dump) keep a little
+// state per stream. At a start line the state is always the initial one, so a restart at a record boundary
 // sees the same records as the first reading.
 import { compileUserRegex } from './safe-regex.js';
 

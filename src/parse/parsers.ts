@@ -1,5 +1,7 @@
-// Parsers: a record's text → fields. `json`, `logfmt`, `regex:<pattern>`, and the container log formats
-// `cri` and `docker` that wrap an application's line (optionally followed by an inner parser: `cri+json`).
+// Parsers: a record's text → fields, for `json`, `logfmt`, `regex:<pattern>` and the container formats.
+//
+// The container log formats `cri` and `docker` wrap an application's line; an inner parser may follow
+// (`cri+json`).
 import { compileUserRegex, groupNames } from './safe-regex.js';
 
 export type Fields = Record<string, unknown>;

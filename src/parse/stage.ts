@@ -1,5 +1,6 @@
-// The parse stage between the tailers and the batcher: per file, lines → records (container lines
-// unwrapped, multiline joined) → fields, event time, level → the sink's encoder.
+// The parse stage between the tailers and the batcher: per file, lines → records → fields, time, level.
+//
+// Records are container lines unwrapped and multiline records joined; they go on to the sink's encoder.
 import picomatch from 'picomatch';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { LogRecord } from '../sinks/sink.js';

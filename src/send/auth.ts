@@ -1,5 +1,7 @@
-// Request credentials and TLS options: extra headers, bearer token, basic auth, Splunk HEC token; secrets
-// read from files (a mounted Kubernetes Secret) are re-read when the file changes. Secrets are never logged.
+// Request credentials and TLS options: extra headers, bearer token, basic auth, Splunk HEC token.
+//
+// Secrets read from files (a mounted Kubernetes Secret) are re-read when the file changes. Secrets are
+// never logged.
 import { readFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -46,7 +48,7 @@ export function secretText(raw: string): string {
  */
 export function secretProblem(value: string, inHeader: boolean): string | null {
   if (/[\r\n]/.test(value)) return 'holds a line break (CR or LF)';
-  // What undici accepts in a header value: HTAB, visible ASCII, space and obs-text.
+  // What Node's HTTP client accepts in a header value: HTAB, visible ASCII, space and obs-text.
   if (inHeader && /[^\t\x20-\x7e\x80-\xff]/.test(value))
     return 'holds a control character or a character an HTTP header cannot carry';
   return null;

@@ -1,4 +1,5 @@
 // The dead-letter files: records the collector refused for good, one NDJSON line each, with status and reason.
+//
 // Nothing in them is ever overwritten or rotated away. LOGFERRY_DEAD_LETTER_MAX_BYTES bounds them together:
 // a write that does not fit waits (and reading pauses) until `logferry replay` or an operator frees space.
 import { constants } from 'node:fs';

@@ -1,4 +1,5 @@
 // Batches → HTTP requests over keep-alive connections: a few in flight, retries, 413 split, dead-letter.
+//
 // The sink (protocol) builds the body, adds its headers and reads the answers; the base retry policy is
 // `decide`, which a sink may refine with its protocol's own signals (per-item results, partial success,
 // indexer acknowledgement).

@@ -1,7 +1,8 @@
-// Elasticsearch / OpenSearch `_bulk` with `create` actions and `_id` = the record's stable id: a line
-// delivered twice is a no-op at the index (409 conflict, counted as delivered). Per-item results: 429/5xx
-// items are retried alone; items refused for the request (401, 403 such as a cluster block, 404 index not
-// found) are held and retried; other item errors (mapping, parsing) are refused records.
+// Elasticsearch / OpenSearch `_bulk` with `create` actions and `_id` = the record's stable id.
+//
+// A line delivered twice is a no-op at the index (409 conflict, counted as delivered). Per-item results:
+// 429/5xx items are retried alone; items refused for the request (401, 403 such as a cluster block, 404
+// index not found) are held and retried; other item errors (mapping, parsing) are refused records.
 import { isHeldStatus } from '../send/retry-policy.js';
 import { type Acceptance, fieldsOf, type LogRecord, labelsOf, protocolPath, type Sink } from './sink.js';
 

@@ -1,5 +1,7 @@
-// The few protobuf wire-format pieces OTLP needs: varints, length-delimited fields, fixed64; and a reader
-// for the small response messages. Messages are built inside out (a nested message is encoded first).
+// The few protobuf wire-format pieces OTLP needs: varints, length-delimited fields, fixed64, and a reader.
+//
+// The reader is for the small response messages. Messages are built inside out (a nested message is
+// encoded first).
 
 enum WireType {
   Varint = 0,

@@ -1,7 +1,9 @@
-// Splunk HTTP Event Collector (`POST /services/collector/event`): one JSON event object per record,
-// concatenated. Token auth (`Authorization: Splunk <token>`, set by Credentials). With indexer
-// acknowledgement on, every request carries a channel (`X-Splunk-Request-Channel`), the answer holds an
-// `ackId`, and the batch counts as delivered only once `/services/collector/ack` says that id is indexed.
+// Splunk HTTP Event Collector (`POST /services/collector/event`): one JSON event object per record.
+//
+// Events are concatenated in the body. Token auth (`Authorization: Splunk <token>`, set by Credentials).
+// With indexer acknowledgement on, every request carries a channel (`X-Splunk-Request-Channel`), the answer
+// holds an `ackId`, and the batch counts as delivered only once `/services/collector/ack` says that id is
+// indexed.
 // HEC's answers carry a `code`: those about the request (no data, incorrect index, data channel missing or
 // invalid, ack disabled, query-string auth off) hold delivery; those about events (invalid data format,
 // event field missing or blank, indexed fields) are refused records, isolated before any is dead-lettered.

@@ -1,5 +1,7 @@
-// `logferry status`: each file's delivered offset against its size, from the state dir and the live agent;
-// whether delivery is held and why, and the dead-letter files (the live agent's `GET /status`).
+// `logferry status`: each file's delivered offset against its size, whether delivery is held, dead letters.
+//
+// Offsets come from the state dir and the live agent; why delivery is held and the dead-letter files come
+// from the live agent's `GET /status`.
 import { stat } from 'node:fs/promises';
 import { CheckpointStore } from '../checkpoint/checkpoint-store.js';
 import { deadLetterBytes } from '../send/dead-letter.js';

@@ -5,7 +5,8 @@ import type { Metrics } from './metrics.js';
 
 // Taken as CommonJS, not with `import`: an ES import of a built-in reads every export, and on Node 26
 // node:http's WebSocket, CloseEvent and MessageEvent are getters that load Node's own copy of undici and
-// web streams. Measured (moduleLoadList): `import` loads internal/deps/undici/undici, this does not.
+// web streams: with `import`, process.moduleLoadList lists internal/deps/undici/undici; with this, it does
+// not.
 const { createServer } = process.getBuiltinModule('node:http');
 
 export interface HealthSource {
