@@ -5,7 +5,7 @@
 // lines per call, the lines it leaves through the records path); the records path builds a LogRecord per
 // line and encodes it with the reference encoder, as every other configuration does.
 import { ByteArena } from '../src/arena/byte-arena.js';
-import { PIECES_BYTES, RawNdjsonWriter } from '../src/arena/raw-ndjson-writer.js';
+import { RawNdjsonWriter, WRITER_BYTES } from '../src/arena/raw-ndjson-writer.js';
 import { LineFramer, type LineReceiver, textLines } from '../src/frame/line-framer.js';
 import { NdjsonSink } from '../src/sinks/ndjson.js';
 import type { LogRecord } from '../src/sinks/sink.js';
@@ -34,7 +34,7 @@ const src = {
 /** Frame `input` read by read through one reused buffer, encoding each line into a body; ns per line. */
 function run(input: Buffer, lines: number, mode: 'raw' | 'records'): number {
   const sink = new NdjsonSink(new URL('http://collector/'), { app: 'shop' });
-  const arena = ByteArena.create([BODY, READ, PIECES_BYTES]);
+  const arena = ByteArena.create([BODY, READ, WRITER_BYTES]);
   if (arena === null) throw new Error('no WebAssembly SIMD here');
   const writer = new RawNdjsonWriter(sink.labelsJson, arena);
   const body = arena.region(BODY);
@@ -56,12 +56,13 @@ function run(input: Buffer, lines: number, mode: 'raw' | 'records'): number {
       ? records
       : {
           line: records.line,
-          lines: (buf, start, end, offset, maxLine) => {
+          lineTable: writer.lineTable,
+          lines: (buf, count, offset) => {
             if (pos > BODY / 2) pos = 0;
             writer.use(src);
-            const stop = writer.writeLines(body, pos, pos + BODY / 4, buf, start, end, offset, maxLine, 1e9);
-            if (writer.linesWritten > 0) pos = writer.linesEnd;
-            return stop;
+            const n = writer.writeLines(body, pos, pos + BODY / 4, buf, count, offset);
+            if (n > 0) pos = writer.linesEnd;
+            return n;
           },
         };
   const framer = new LineFramer(receiver, 1024 * 1024, 0);

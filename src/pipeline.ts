@@ -1,7 +1,7 @@
 // Wires the stages: tailers → encoder → batcher → sender, acknowledgements back to the checkpoints.
 import type { Logger } from 'pino';
 import { ByteArena } from './arena/byte-arena.js';
-import { PIECES_BYTES, RawNdjsonWriter } from './arena/raw-ndjson-writer.js';
+import { RawNdjsonWriter, WRITER_BYTES } from './arena/raw-ndjson-writer.js';
 import { Batcher, bodyBytes, GZIP_STREAMS } from './batch/batcher.js';
 import { BodyPool } from './batch/body-pool.js';
 import { ByteBudget } from './batch/byte-budget.js';
@@ -61,6 +61,7 @@ export class Pipeline implements TailOutput, MetricsSource {
   /** The raw path (ndjson, no parsing, WebAssembly available): whole lines are written many at a time. */
   private readonly writer: RawNdjsonWriter | null;
   readonly lines?: LineOutput['lines'];
+  readonly lineTable?: Int32Array;
   started = false;
   stopping = false;
 
@@ -86,10 +87,13 @@ export class Pipeline implements TailOutput, MetricsSource {
     const noParsing = parsingIsOff(cfg) && filteringIsOff(cfg);
     const arena =
       noParsing && this.sink instanceof NdjsonSink && inArena > 0
-        ? ByteArena.create([PIECES_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
+        ? ByteArena.create([WRITER_BYTES, cfg.readChunkBytes, ...new Array<number>(inArena).fill(bodySize)])
         : null;
     this.writer = arena === null ? null : new RawNdjsonWriter((this.sink as NdjsonSink).labelsJson, arena);
-    if (this.writer !== null) this.lines = this.rawLines;
+    if (this.writer !== null) {
+      this.lines = this.rawLines;
+      this.lineTable = this.writer.lineTable;
+    }
     const bodies = new BodyPool(bodySize, keep, arena, inArena);
     // Compressed bodies: those being compressed, those in flight, and one sealed waiting to go, reused.
     if (cfg.compression === 'gzip')
@@ -200,35 +204,26 @@ export class Pipeline implements TailOutput, MetricsSource {
     this.batcher.add(record, rawBytes + from.path.length + RECORD_OVERHEAD_BYTES, from.ack, next);
   }
 
-  /** The raw ndjson path, many lines in one call: their records are written by WebAssembly (see writeLines). */
-  private rawLines(
-    from: Tailer,
-    buf: Buffer,
-    start: number,
-    end: number,
-    offset: number,
-    maxLineBytes: number,
-  ): number {
+  /** The raw path, many framed lines in one call: their records are written by WebAssembly (see writeLines). */
+  private rawLines(from: Tailer, buf: Buffer, count: number, offset: number, end: number): number {
     const writer = this.writer!;
     const batcher = this.batcher;
     writer.use(from);
-    const stop = writer.writeLines(
+    const n = writer.writeLines(
       batcher.linesBody(),
       batcher.writeAt,
       batcher.linesLimit,
       buf,
-      start,
-      end,
+      Math.min(count, batcher.linesRoom),
       offset,
-      maxLineBytes,
-      batcher.linesRoom,
     );
-    const n = writer.linesWritten;
     if (n > 0) {
       from.linesRead += n;
-      batcher.commitLines(writer.linesEnd, n, from.ack, offset + stop - start);
+      // Covered up to the start of the first line not taken, or past the last line's ending.
+      const next = offset + (n < count ? writer.lineTable[2 * n]! : end);
+      batcher.commitLines(writer.linesEnd, n, from.ack, next);
     }
-    return stop;
+    return n;
   }
 
   readPause(): Promise<void> | null {

@@ -7,7 +7,7 @@
 import { LogferryError } from '../errors.js';
 import { JSON_ESCAPE_WASM } from './json-escape-wasm.js';
 
-/** Bytes at the start of the memory that hold the module's tables and, from RESULTS, what `records` left. */
+/** Bytes at the start of the memory that hold the module's tables and, at RESULTS, what `records` left. */
 const TABLES = 320;
 const RESULTS = 48;
 const PAGE = 64 * 1024;
@@ -23,13 +23,12 @@ declare const WebAssembly: {
 
 export type WriteRecords = (
   src: number,
-  end: number,
+  lines: number,
+  count: number,
   dst: number,
   limit: number,
   offset: number,
   pieces: number,
-  maxLine: number,
-  maxLines: number,
 ) => number;
 
 /** Compiled once, when this file is loaded; null where WebAssembly SIMD is not available. */
@@ -43,16 +42,16 @@ const MODULE: object | null = (() => {
 
 export class ByteArena {
   readonly buffer: ArrayBuffer;
-  /** See json-escape.wat: the records of the whole lines of [src, end), framed and escaped in one pass. */
+  /** See json-escape.wat: the records of lines framed by the caller, written one after another. */
   readonly records: WriteRecords;
-  /** What the last `records` call left: [where its records end, how many it wrote]. */
+  /** What the last `records` call left: [where its records end]. */
   readonly recordsResult: Int32Array;
   private next = TABLES;
 
   private constructor(buffer: ArrayBuffer, exports: Record<string, unknown>) {
     this.buffer = buffer;
     this.records = exports.records as WriteRecords;
-    this.recordsResult = new Int32Array(buffer, RESULTS, 2);
+    this.recordsResult = new Int32Array(buffer, RESULTS, 1);
   }
 
   /**

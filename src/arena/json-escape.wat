@@ -1,8 +1,8 @@
-;; ndjson records of raw lines, framed and escaped in one pass: JSON string escaping 16 bytes at a time
+;; ndjson records of lines framed by src/frame/line-framer.ts: JSON string escaping 16 bytes at a time
 ;; (SIMD), the bytes the reference encoder (src/sinks/ndjson.ts) gives, with the record's other pieces around
 ;; the message. Source of src/arena/json-escape-wasm.ts (`npm run build:wasm`; a unit test checks the two agree).
-;; Memory is the caller's (imported); its first 320 bytes hold the tables below and the results of `records`
-;; (48: where its records end, 52: how many), and are not for data.
+;; Memory is the caller's (imported); its first 320 bytes hold the tables below and the result of `records`
+;; (at 48: where its records end), and are not for data.
 (module
   (import "env" "memory" (memory 1))
   ;; 0..31: the letter of the short escape of each control byte (\b \t \n \f \r), 0 for \u00xx.
@@ -157,44 +157,49 @@
           (then (return (i32.const 0))))))
     (local.get $n))
 
-  ;; The records of the whole lines of [src, end) at dst, one after another, framing and escaping in one
-  ;; pass; returns where the first line not written starts (src when none was). `offset`: the file offset of
-  ;; src. Lines are cut at LF; a CR just before it is not part of the line. Stops before: the line that ends
-  ;; past `end` (unfinished), a line longer than `max_line` bytes (the caller cuts it), a line with a byte
-  ;; that is not valid UTF-8 (the caller's decoder replaces what is invalid), `max_lines` records, and a record that would pass
-  ;; `limit`. A record is written whole or not at all. It may write up to 16 KiB past `limit` before it
-  ;; stops (pieces of at most 8 KiB, a block of 16, the tail): dst needs that much more room. Results at 48
-  ;; (where the records end) and 52 (how many).
-  (func (export "records") (param $src i32) (param $end i32) (param $dst i32) (param $limit i32)
-    (param $offset f64) (param $pieces i32) (param $max_line i32) (param $max_lines i32) (result i32)
-    (local $base i32) (local $line i32) (local $rec i32) (local $lines i32) (local $off i64)
+;; The records of `count` lines at dst, one after another; returns how many were written. The lines are
+  ;; framed by the caller: `lines` holds, per line, its start and end (i32 pairs, the end without the line
+  ;; ending) as offsets from `src`, whose file offset is `offset`. Stops before a line that is not valid
+  ;; UTF-8 (the caller's decoder replaces what is invalid) and before a record that would pass `limit`. A
+  ;; record is written whole or not at all. It may write up to 16 KiB past `limit` before it stops (pieces of
+  ;; at most 8 KiB, a block of 16, the tail): dst needs that much more room. Result at 48: where the records
+  ;; end.
+  (func (export "records") (param $src i32) (param $lines i32) (param $count i32) (param $dst i32)
+    (param $limit i32) (param $offset f64) (param $pieces i32) (result i32)
+    (local $n i32) (local $at i32) (local $end i32) (local $rec i32) (local $off i64)
     (local $c i32) (local $m i32) (local $tail_at i32) (local $tail_len i32)
-    (local $v v128) (local $space v128) (local $quote v128) (local $backslash v128)
-    (local.set $base (local.get $src))
+    (local $v v128) (local $space v128) (local $quote v128) (local $backslash v128) (local $last i32)
     (local.set $tail_len (i32.load offset=12 (local.get $pieces)))
     (local.set $tail_at (call $tail_at (local.get $pieces)))
     (local.set $off (i64.trunc_sat_f64_u (local.get $offset)))
+    ;; the last address a 16-byte load may start at
+    (local.set $last (i32.sub (i32.shl (memory.size) (i32.const 16)) (i32.const 16)))
     (local.set $space (i8x16.splat (i32.const 32)))
     (local.set $quote (i8x16.splat (i32.const 34)))
     (local.set $backslash (i8x16.splat (i32.const 92)))
     (block $done
       (loop $each
-        (br_if $done (i32.ge_u (local.get $lines) (local.get $max_lines)))
-        (local.set $line (local.get $src))
+        (br_if $done (i32.ge_u (local.get $n) (local.get $count)))
+        (local.set $at (i32.load (i32.add (local.get $lines) (i32.shl (local.get $n) (i32.const 3)))))
+        (local.set $end (i32.add (local.get $src)
+          (i32.load offset=4 (i32.add (local.get $lines) (i32.shl (local.get $n) (i32.const 3))))))
         (local.set $rec (local.get $dst))
         (block $abort
           (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
           (local.set $dst (call $head (local.get $dst) (local.get $pieces)
-            (i64.add (local.get $off) (i64.extend_i32_u (i32.sub (local.get $line) (local.get $base))))))
-          ;; the message, to the LF: 16 bytes at a time, a byte below 0x20 (LF, CR, or one to escape), at or
-          ;; above 0x80 (signed: below 0x20 too), `"` or `\` handled alone
+            (i64.add (local.get $off) (i64.extend_i32_u (local.get $at)))))
+          (local.set $at (i32.add (local.get $src) (local.get $at)))
+          ;; the message: 16 bytes at a time, a byte below 0x20 (one to escape), at or above 0x80 (signed:
+          ;; below 0x20 too), `"` or `\` handled alone
           (block $eol
             (loop $next
               (block $scalar
                 (loop $simd
-                  (br_if $scalar (i32.gt_u (i32.add (local.get $src) (i32.const 16)) (local.get $end)))
+                  ;; The 16 bytes may run past the line's end (never past the memory's): the end stops the
+                  ;; block like a byte to escape, and what was stored past it is overwritten.
+                  (br_if $scalar (i32.gt_u (local.get $at) (local.get $last)))
                   (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
-                  (local.set $v (v128.load align=1 (local.get $src)))
+                  (local.set $v (v128.load align=1 (local.get $at)))
                   (v128.store align=1 (local.get $dst) (local.get $v))
                   (local.set $m (i8x16.bitmask
                     (v128.or
@@ -202,48 +207,42 @@
                         (i8x16.lt_s (local.get $v) (local.get $space))
                         (i8x16.eq (local.get $v) (local.get $quote)))
                       (i8x16.eq (local.get $v) (local.get $backslash)))))
+                  (local.set $c (i32.sub (local.get $end) (local.get $at)))
+                  (if (i32.lt_u (local.get $c) (i32.const 16))
+                    (then (local.set $m (i32.or (local.get $m) (i32.shl (i32.const 1) (local.get $c))))))
                   (if (local.get $m)
                     (then
                       (local.set $m (i32.ctz (local.get $m)))
-                      (local.set $src (i32.add (local.get $src) (local.get $m)))
+                      (local.set $at (i32.add (local.get $at) (local.get $m)))
                       (local.set $dst (i32.add (local.get $dst) (local.get $m)))
                       (br $scalar)))
-                  (local.set $src (i32.add (local.get $src) (i32.const 16)))
+                  (local.set $at (i32.add (local.get $at) (i32.const 16)))
                   (local.set $dst (i32.add (local.get $dst) (i32.const 16)))
                   (br $simd)))
-              ;; one byte; the line is unfinished when the bytes end first
-              (br_if $abort (i32.ge_u (local.get $src) (local.get $end)))
+              ;; one byte
+              (br_if $eol (i32.ge_u (local.get $at) (local.get $end)))
               (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
-              (local.set $c (i32.load8_u (local.get $src)))
-              (br_if $eol (i32.eq (local.get $c) (i32.const 10)))
+              (local.set $c (i32.load8_u (local.get $at)))
               ;; a multi-byte character, copied as it is when it is valid UTF-8 (else the line is left)
               (if (i32.ge_u (local.get $c) (i32.const 0x80))
                 (then
-                  (local.set $m (call $utf8_len (local.get $src) (local.get $end)))
+                  (local.set $m (call $utf8_len (local.get $at) (local.get $end)))
                   (br_if $abort (i32.eqz (local.get $m)))
-                  (memory.copy (local.get $dst) (local.get $src) (local.get $m))
-                  (local.set $src (i32.add (local.get $src) (local.get $m)))
+                  (memory.copy (local.get $dst) (local.get $at) (local.get $m))
+                  (local.set $at (i32.add (local.get $at) (local.get $m)))
                   (local.set $dst (i32.add (local.get $dst) (local.get $m)))
                   (br $next)))
-              (local.set $src (i32.add (local.get $src) (i32.const 1)))
-              ;; CR LF: the line ends before the CR
-              (if (i32.and (i32.eq (local.get $c) (i32.const 13)) (i32.lt_u (local.get $src) (local.get $end)))
-                (then (br_if $eol (i32.eq (i32.load8_u (local.get $src)) (i32.const 10)))))
+              (local.set $at (i32.add (local.get $at) (i32.const 1)))
               (local.set $dst (call $escape_byte (local.get $dst) (local.get $c)))
               (br $next)))
-          ;; src is at the LF. The line's length, a CR before the LF included, is what the caller cuts by.
-          (br_if $abort (i32.gt_u (i32.sub (local.get $src) (local.get $line)) (local.get $max_line)))
           ;; the tail (a line written here is never cut), found once per call
           (memory.copy (local.get $dst) (local.get $tail_at) (local.get $tail_len))
           (local.set $dst (i32.add (local.get $dst) (local.get $tail_len)))
           (br_if $abort (i32.gt_u (local.get $dst) (local.get $limit)))
-          (local.set $src (i32.add (local.get $src) (i32.const 1)))
-          (local.set $lines (i32.add (local.get $lines) (i32.const 1)))
+          (local.set $n (i32.add (local.get $n) (i32.const 1)))
           (br $each))
-        ;; not written: the line starts where the caller goes on
-        (local.set $src (local.get $line))
+        ;; not written: the caller goes on from this line
         (local.set $dst (local.get $rec))))
     (i32.store offset=48 (i32.const 0) (local.get $dst))
-    (i32.store offset=52 (i32.const 0) (local.get $lines))
-    (local.get $src))
+    (local.get $n))
 )

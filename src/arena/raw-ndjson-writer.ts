@@ -1,9 +1,8 @@
-// The raw path: whole lines of a read buffer → ndjson records in a request body, by WebAssembly.
+// The raw path: lines framed in a read buffer → ndjson records in a request body, by WebAssembly.
 //
 // Output is byte for byte what the reference encoder (`ndjsonRecord` in src/sinks/ndjson.ts) gives for the
-// same line; a unit test compares the two on random lines. Lines it does not take (unfinished, longer than
-// the line limit, not valid UTF-8, past the batch's limit) are left to the caller, which
-// sends them through the records path.
+// same line; a unit test compares the two on random lines. Lines it does not take (not valid UTF-8, past
+// the batch's limit) are left to the caller, which sends them through the records path.
 import type { ByteArena, WriteRecords } from './byte-arena.js';
 
 /** What the writer needs of the file a line came from. */
@@ -21,6 +20,10 @@ export const PIECES_BYTES = 8192;
 const PIECES_HEADER = 32;
 /** What `records` may write past its limit before it stops (see json-escape.wat): keep this much room. */
 export const RECORDS_SLACK = 16 * 1024;
+/** Lines framed for one call: the framer fills `lineTable` with up to this many (start, end) pairs. */
+export const TABLE_LINES = 4096;
+/** Arena bytes the writer takes: its pieces and its line table. */
+export const WRITER_BYTES = PIECES_BYTES + 8 * TABLE_LINES;
 const MESSAGE_OPEN = Buffer.from('","message":"');
 
 export class RawNdjsonWriter {
@@ -34,11 +37,13 @@ export class RawNdjsonWriter {
   private idPrefix = '';
   /** Where the pieces start in the arena's memory; -1 when the current file's do not fit PIECES_BYTES. */
   private piecesAt = -1;
-  /** What the last `writeLines` wrote: where its records end in `dst`, and how many. */
+  /** Where the framer writes the lines of one call: (start, end) pairs, offsets in the read buffer. */
+  readonly lineTable: Int32Array;
+  private readonly tableAt: number;
+  /** Where the records of the last `writeLines` end in `dst`. */
   linesEnd = 0;
-  linesWritten = 0;
 
-  /** `labelsJson`: `,"labels":{…}` or empty, as the reference encoder writes it. Takes PIECES_BYTES of the arena. */
+  /** `labelsJson`: `,"labels":{…}` or empty, as the reference encoder writes it. Takes WRITER_BYTES of the arena. */
   constructor(
     labelsJson: string,
     private readonly arena: ByteArena,
@@ -46,6 +51,9 @@ export class RawNdjsonWriter {
     this.tail = Buffer.from(`"${labelsJson}}\n`);
     this.records = arena.records;
     this.pieces = arena.region(PIECES_BYTES);
+    const table = arena.region(8 * TABLE_LINES);
+    this.tableAt = arena.at(table);
+    this.lineTable = new Int32Array(table.buffer, table.byteOffset, 2 * TABLE_LINES);
   }
 
   /** The next lines come from `src`: its pieces are made again when it changed. */
@@ -61,41 +69,18 @@ export class RawNdjsonWriter {
   }
 
   /**
-   * The records of as many whole lines of buf[start, end) as WebAssembly takes in one call (the bytes at
-   * `offset` of the file), written into `dst` from `pos`, none ending past `limit`, at most `maxLines`.
-   * Returns where the first line not written starts (`start` when none was, and always when `buf` or `dst`
-   * is not in the arena or `limit` leaves less than RECORDS_SLACK before the end of `dst`); `linesEnd` and
-   * `linesWritten` say what was written. Call `use` first for the same source.
+   * The records of the first `count` lines of `lineTable` (framed in `buf`, whose first byte is at file
+   * offset `offset`), written into `dst` from `pos`, none ending past `limit`. Returns how many were written
+   * (0 when `buf` or `dst` is not in the arena, or `limit` leaves less than RECORDS_SLACK before the end of
+   * `dst`); `linesEnd` says where they end. Call `use` first for the same source.
    */
-  writeLines(
-    dst: Buffer,
-    pos: number,
-    limit: number,
-    buf: Buffer,
-    start: number,
-    end: number,
-    offset: number,
-    maxLine: number,
-    maxLines: number,
-  ): number {
-    this.linesWritten = 0;
+  writeLines(dst: Buffer, pos: number, limit: number, buf: Buffer, count: number, offset: number): number {
     const s = this.arena.at(buf);
     const d = this.arena.at(dst);
-    if (this.piecesAt < 0 || s < 0 || d < 0 || limit + RECORDS_SLACK > dst.length) return start;
-    const stop = this.records(
-      s + start,
-      s + end,
-      d + pos,
-      d + limit,
-      offset,
-      this.piecesAt,
-      maxLine,
-      maxLines,
-    );
-    const result = this.arena.recordsResult;
-    this.linesEnd = result[0]! - d;
-    this.linesWritten = result[1]!;
-    return stop - s;
+    if (this.piecesAt < 0 || s < 0 || d < 0 || limit + RECORDS_SLACK > dst.length) return 0;
+    const n = this.records(s, this.tableAt, count, d + pos, d + limit, offset, this.piecesAt);
+    this.linesEnd = this.arena.recordsResult[0]! - d;
+    return n;
   }
 
   private refresh(src: RawLineSource): void {

@@ -12,12 +12,17 @@
 export interface LineReceiver {
   line(...line: FramedLine): void;
   /**
-   * Optional, for receivers that take many lines in one call: as many whole lines of buf[start, end) as
-   * it takes (the bytes from file offset `offset`; none longer than `maxLineBytes`, the line ending
-   * removed as `line` has it), returning where the first line it did not take starts (`start` for none).
-   * The framer passes the rest to `line` as usual, and offers it again after each such line.
+   * Optional, with `lines`, for receivers that take many lines in one call: the framer writes the start and
+   * end (pairs, offsets in the read buffer, the end without the line ending) of up to half its length
+   * whole lines here, none longer than the line limit and none the rest of a cut one.
    */
-  lines?(buf: Buffer, start: number, end: number, offset: number, maxLineBytes: number): number;
+  readonly lineTable?: Int32Array;
+  /**
+   * Takes the first `count` lines of `lineTable` in `buf` (whose first byte is at file offset `offset`; the
+   * last line's ending ends at `end`), returning how many it took; the framer passes the next one to `line`
+   * as usual, then offers the rest again.
+   */
+  lines?(buf: Buffer, count: number, offset: number, end: number): number;
 }
 
 /** What a framed line is made of (see LineReceiver). */
@@ -101,8 +106,11 @@ export class LineFramer {
     while (pos < end) {
       // Whole lines, none of them the rest of a cut one, go to a receiver that takes them in bulk.
       if (this.pendingLen === 0 && !this.continuing && receiver.lines !== undefined) {
-        pos = receiver.lines(buf, pos, end, base + pos, max);
-        if (pos >= end) break;
+        const next = this.bulk(buf, view, pos, base);
+        if (next !== pos) {
+          pos = next;
+          continue;
+        }
       }
       const nl = view.indexOf(LF, pos);
       const stop = nl === -1 ? end : nl;
@@ -141,6 +149,30 @@ export class LineFramer {
     }
     this.position = base + end;
     this.shrink();
+  }
+
+  /**
+   * Frames the whole lines from `pos` into the receiver's line table and offers them; returns where the
+   * first line it did not take starts (`pos` when it took none).
+   */
+  private bulk(buf: Buffer, view: Buffer, pos: number, base: number): number {
+    const table = this.receiver.lineTable!;
+    const cap = table.length >> 1;
+    const max = this.maxLineBytes;
+    let p = pos;
+    let n = 0;
+    while (n < cap) {
+      const nl = view.indexOf(LF, p);
+      // Unfinished, or longer than the limit (cut into pieces): the usual path.
+      if (nl === -1 || nl - p > max) break;
+      table[2 * n] = p;
+      table[2 * n + 1] = nl > p && buf[nl - 1] === CR ? nl - 1 : nl;
+      n++;
+      p = nl + 1;
+    }
+    if (n === 0) return pos;
+    const taken = this.receiver.lines!(buf, n, base, p);
+    return taken >= n ? p : table[2 * taken]!;
   }
 
   /** Emit the unfinished last line as it is (its file was rotated away, or the agent is stopping). */

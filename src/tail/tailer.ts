@@ -10,8 +10,10 @@ import { TailerLife, type TailerState } from './tailer-state.js';
 export interface LineOutput {
   /** The line's content is buf[start, end), valid only during the call (see LineReceiver). */
   line(from: Tailer, ...line: FramedLine): void;
-  /** Many whole lines at once, where the output can (see LineReceiver.lines); where it stopped. */
-  lines?(from: Tailer, buf: Buffer, start: number, end: number, offset: number, maxLineBytes: number): number;
+  /** Where the framer writes the lines it offers in bulk (see LineReceiver.lineTable), where the output takes them. */
+  readonly lineTable?: Int32Array;
+  /** Many framed lines at once (see LineReceiver.lines): how many it took. */
+  lines?(from: Tailer, buf: Buffer, count: number, offset: number, end: number): number;
 }
 
 export class Tailer implements LineReceiver, RawLineSource {
@@ -56,8 +58,9 @@ export class Tailer implements LineReceiver, RawLineSource {
     this.fingerprint = fingerprint;
     this.life = new TailerLife(fh, state);
     const many = out.lines;
-    if (many !== undefined) {
-      this.lines = (buf, start, end, at, maxLine) => many.call(out, this, buf, start, end, at, maxLine);
+    if (many !== undefined && out.lineTable !== undefined) {
+      this.lineTable = out.lineTable;
+      this.lines = (buf, count, at, end) => many.call(out, this, buf, count, at, end);
     }
     this.framer = new LineFramer(this, maxLineBytes, offset);
     this.ack = new AckTracker(offset, (tr) => onCommit(this, tr));
@@ -86,6 +89,7 @@ export class Tailer implements LineReceiver, RawLineSource {
   }
   /** Only where the output takes lines in bulk, so the framer asks nothing of the others. */
   readonly lines?: LineReceiver['lines'];
+  readonly lineTable?: Int32Array;
 
   line(
     buf: Buffer,
