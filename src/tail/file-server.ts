@@ -477,13 +477,10 @@ export class FileServer {
   }
 
   /**
-   * The next chunk of `t` into `this.buf`, read synchronously, as Fluent Bit's tail input does. Measured on
-   * this 2-core VM: a 256 KiB read from the page cache takes ~50 us with fs.readSync and ~110-150 us through
-   * libuv's thread pool in an idle process (FileHandle.read or the callback fs.read alike); in a catch-up,
-   * with both cores busy, the loop waited ~0.46 ms per read (470-520 ms of ~900), and even reading the next
-   * chunk ahead while this one was framed left 0.39 ms of it. The price: the event loop stops for each read
-   * (~50 us from the page cache); the loop yields to it after every chunk, and a read slower than
-   * SLOW_READ_MS switches to the thread pool.
+   * The next chunk of `t` into `this.buf`, read synchronously, as Fluent Bit's tail input does: a read from
+   * the page cache costs less than its round trip through libuv's thread pool (figures in
+   * docs/performance.md, "Why the constants are what they are"). The price is that the event loop stops for
+   * each read; the loop yields after every chunk, and a read slower than SLOW_READ_MS switches to the pool.
    */
   private read(t: Tailer, fh: FileHandle, len: number): number {
     const t0 = performance.now();
