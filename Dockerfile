@@ -26,4 +26,7 @@ USER 1000:1000
 VOLUME ["/var/lib/logferry"]
 EXPOSE 9780
 # node is PID 1 and installs its own SIGTERM/SIGINT handlers, so signals reach the agent directly.
-ENTRYPOINT ["node", "dist/main.js"]
+# The V8 options give user regexes a linear-time fallback after too many backtracks (docs/security.md,
+# "User regexes"); node refuses them in NODE_OPTIONS, so they are here. They are REGEX_GUARD_FLAGS in
+# src/parse/safe-regex.ts, and test/integration/image-steps.test.ts checks the two are the same.
+ENTRYPOINT ["node", "--enable-experimental-regexp-engine", "--enable-experimental-regexp-engine-on-excessive-backtracks", "--regexp-backtracks-before-fallback=50000", "dist/main.js"]

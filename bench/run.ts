@@ -7,6 +7,7 @@ import { type AddressInfo, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REGEX_GUARD_FLAGS } from '../src/parse/safe-regex.js';
 import { type CountingCollector, startCountingCollector } from './counting-collector.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
@@ -93,9 +94,9 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** The agent with default settings (the health server and its metrics on), but for `env`. */
+/** The agent as the image starts it, with default settings (the health server and its metrics on), but for `env`. */
 async function startAgent(env: Record<string, string>): Promise<ChildProcess> {
-  return spawn(process.execPath, [MAIN], {
+  return spawn(process.execPath, [...REGEX_GUARD_FLAGS, MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_OPTIONS: IMAGE_NODE_OPTIONS,

@@ -1,6 +1,7 @@
 // The agent (`logferry run`, the default command): environment → config → pipeline → signals; nothing else.
 import { checkConfigFiles, configSecrets, loadConfig, redactUrl } from './config/config.js';
 import { ConfigError } from './errors.js';
+import { REGEX_GUARD_FLAGS, userRegexesUnguarded } from './parse/safe-regex.js';
 import { Pipeline } from './pipeline.js';
 import { addSecrets, createLogger } from './telemetry/logger.js';
 
@@ -35,6 +36,14 @@ export async function runAgent(env: NodeJS.ProcessEnv): Promise<undefined> {
   for (const v of cfg.unknownVariables) log.warn({ variable: v }, 'unknown LOGFERRY_ variable ignored');
 
   const pipeline = new Pipeline(cfg, log);
+  // The config and the pipeline have compiled every user pattern by now.
+  if (userRegexesUnguarded()) {
+    log.warn(
+      { code: 'LOGFERRY_REGEX_UNGUARDED', nodeOptions: REGEX_GUARD_FLAGS.join(' ') },
+      'user regexes run without the linear-time fallback: start node with these options before the script ' +
+        '(the image does); nested repetitions are refused either way, other slow patterns are not caught',
+    );
+  }
   let signals = 0;
   const onSignal = (sig: NodeJS.Signals) => {
     signals++;

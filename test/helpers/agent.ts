@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { REGEX_GUARD_FLAGS } from '../../src/parse/safe-regex.js';
 import { waitFor } from './wait-for.js';
 
 export const MAIN = fileURLToPath(new URL('../../dist/main.js', import.meta.url));
@@ -22,8 +23,10 @@ export interface Agent {
 /** Agents not yet exited. */
 const live = new Set<Agent>();
 
-export function startAgent(env: Record<string, string>): Agent {
-  const proc = spawn(process.execPath, [MAIN], {
+/** Started like the image starts it (REGEX_GUARD_FLAGS on node's command line) unless `regexGuard` is false. */
+export function startAgent(env: Record<string, string>, opts: { regexGuard?: boolean } = {}): Agent {
+  const nodeArgs = opts.regexGuard === false ? [] : REGEX_GUARD_FLAGS;
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN], {
     env: { PATH: process.env.PATH ?? '', LOGFERRY_HTTP_PORT: '0', LOGFERRY_LOG_LEVEL: 'info', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -10,6 +10,7 @@ import { basename, dirname, join, posix, relative } from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import picomatch from 'picomatch';
+import { REGEX_GUARD_FLAGS } from '../../src/parse/safe-regex.js';
 import { tempDir } from '../helpers/agent.js';
 import { startCollector } from '../helpers/collector.js';
 import { waitFor } from '../helpers/wait-for.js';
@@ -334,7 +335,11 @@ test('the Dockerfile steps build a production-only app dir that runs as a non-ro
   const appDir = inStage(app, '.');
   assert.ok(user, 'the final stage sets USER');
   assert.ok(entrypoint, 'the final stage sets ENTRYPOINT');
-  assert.deepEqual(entrypoint, ['node', 'dist/main.js'], 'ENTRYPOINT runs dist/main.js with node');
+  assert.deepEqual(
+    entrypoint,
+    ['node', ...REGEX_GUARD_FLAGS, 'dist/main.js'],
+    'ENTRYPOINT runs dist/main.js with node and the options that guard user regexes (REGEX_GUARD_FLAGS)',
+  );
   assert.ok(existsSync(join(appDir, 'dist/main.js')), 'dist/main.js is in the app dir');
   assert.ok(skipped.length > 0 && volumes.includes(app.env.LOGFERRY_STATE_DIR!), 'the state dir is a VOLUME');
 
@@ -391,6 +396,8 @@ test('the Dockerfile steps build a production-only app dir that runs as a non-ro
     LOGFERRY_CHECKPOINT_INTERVAL_MS: '100',
     LOGFERRY_RETRY_INITIAL_MS: '20',
     LOGFERRY_RETRY_MAX_MS: '200',
+    // A user regex: started by the ENTRYPOINT, the agent has the fallback and so does not warn.
+    LOGFERRY_DROP: '^never (shipped)+$',
   };
   const agent: ChildProcess = spawn(cmd!, args, {
     cwd: appDir,
@@ -425,6 +432,7 @@ test('the Dockerfile steps build a production-only app dir that runs as a non-ro
   await waitFor(() => collector.records.some((r) => r.message === line), {
     what: `the line at the collector (agent output:\n${out})`,
   });
+  assert.ok(!out.includes('LOGFERRY_REGEX_UNGUARDED'), `the ENTRYPOINT guards user regexes:\n${out}`);
   const rec = collector.records.find((r) => r.message === line)!;
   assert.equal(rec.file, logFile);
   assert.equal(rec.offset, 0);

@@ -1,6 +1,7 @@
 // Parsing, multiline and enrichment through the real agent (child process) and a real collector:
 // CRI logs with partial lines and a Java stack trace on stderr, per-file parsers, Kubernetes labels,
-// a crash while a multiline record is pending, and start-up refusal of a dangerous regex.
+// a crash while a multiline record is pending, start-up refusal of a dangerous regex, and user regexes with
+// and without node's linear-time fallback.
 import assert from 'node:assert/strict';
 import { appendFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,8 +22,12 @@ async function setup(t: { after(fn: () => Promise<void>): void }): Promise<{ dir
   return { dir, c };
 }
 
-function agent(t: { after(fn: () => Promise<void>): void }, env: Record<string, string>): Agent {
-  const a = startAgent({ ...FAST_ENV, ...env });
+function agent(
+  t: { after(fn: () => Promise<void>): void },
+  env: Record<string, string>,
+  opts: { regexGuard?: boolean } = {},
+): Agent {
+  const a = startAgent({ ...FAST_ENV, ...env }, opts);
   t.after(async () => {
     a.kill('SIGKILL');
     await a.exited;
@@ -166,6 +171,7 @@ test('a dangerous or invalid regex is a configuration error: exit 2 before readi
   const { dir } = await setup(t);
   for (const [variable, value, why] of [
     ['LOGFERRY_PARSER', 'regex:^(?<a>x)\\1', /backtrack without bound/],
+    ['LOGFERRY_PATH_LABELS', '/(?<app>(\\w+-?)+)\\.log$', /exponentially/],
     ['LOGFERRY_MULTILINE', '^([a-z', /not a valid regular expression/],
     ['LOGFERRY_PARSERS', '*.log=yaml', /unknown parser/],
   ] as const) {
@@ -179,4 +185,65 @@ test('a dangerous or invalid regex is a configuration error: exit 2 before readi
     assert.match(a.stderr, new RegExp(variable));
     assert.match(a.stderr, why);
   }
+});
+
+test('started as the image starts it, an exponential regex the static check lets through cannot stall the agent', async (t) => {
+  const { dir, c } = await setup(t);
+  const log = join(dir, 'logs', 'app.log');
+  await writeFile(log, '');
+  const a = agent(t, {
+    LOGFERRY_PATHS: `${dir}/logs/*.log`,
+    LOGFERRY_ENDPOINT: c.url,
+    LOGFERRY_STATE_DIR: join(dir, 'state'),
+    LOGFERRY_DROP: '^(x+x+)+y$', // 2^n steps on "xxx...x" in a backtracking engine
+  });
+  await agentStarted(a);
+  const long = 'x'.repeat(5000);
+  await appendFile(log, `${long}\nafter\n`);
+  await waitFor(() => c.records.some((r) => r.message === 'after'), { what: 'the line after the long one' });
+  assert.ok(
+    c.records.some((r) => r.message === long),
+    'the long line is not dropped (it does not match)',
+  );
+  assert.ok(!a.stdout.includes('LOGFERRY_REGEX_UNGUARDED'), a.stdout);
+});
+
+test('without the node options, a user regex makes the agent warn once (LOGFERRY_REGEX_UNGUARDED) and ship', async (t) => {
+  const { dir, c } = await setup(t);
+  const log = join(dir, 'logs', 'app.log');
+  await writeFile(log, '');
+  const base = { LOGFERRY_PATHS: `${dir}/logs/*.log`, LOGFERRY_ENDPOINT: c.url };
+  const unguarded = (l: Record<string, unknown>) => l.code === 'LOGFERRY_REGEX_UNGUARDED';
+
+  const a = agent(
+    t,
+    {
+      ...base,
+      LOGFERRY_STATE_DIR: join(dir, 'state-a'),
+      LOGFERRY_DROP: 'healthz',
+      LOGFERRY_REDACT: 'regex:token=\\w+',
+    },
+    { regexGuard: false },
+  );
+  await agentStarted(a);
+  await appendFile(log, 'GET /healthz\nplain line\n');
+  await waitFor(() => c.records.some((r) => r.message === 'plain line'), { what: 'the plain line' });
+  const warnings = a.logs().filter(unguarded);
+  assert.equal(warnings.length, 1, a.stdout);
+  assert.equal(warnings[0]!.level, 'warn');
+  assert.match(String(warnings[0]!.msg), /linear-time fallback/);
+  assert.match(
+    String(warnings[0]!.nodeOptions),
+    /--enable-experimental-regexp-engine-on-excessive-backtracks/,
+  );
+  assert.ok(!c.records.some((r) => r.message === 'GET /healthz'), 'the user regex still applies');
+  a.kill('SIGKILL');
+  await a.exited;
+
+  // No user regex: nothing to warn about, flags or not.
+  const b = agent(t, { ...base, LOGFERRY_STATE_DIR: join(dir, 'state-b') }, { regexGuard: false });
+  await agentStarted(b);
+  await appendFile(log, 'second line\n');
+  await waitFor(() => c.records.some((r) => r.message === 'second line'), { what: 'the second line' });
+  assert.equal(b.logs().filter(unguarded).length, 0, b.stdout);
 });
