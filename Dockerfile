@@ -9,9 +9,8 @@ RUN npm run build && npm prune --omit=dev
 
 FROM node:26-slim
 # --max-semi-space-size=1: V8's young generation capped at 1 MiB per semi-space (default: grows to 16).
-# The agent allocates little per line, so this costs no throughput and keeps ~20 MB of RSS off the peak
-# (measured with `npm run bench`, which starts the agent with this same NODE_OPTIONS; see README). 1 MiB
-# rather than 2: 2-3 MB less again, at the same speed (README, Measured figures).
+# The agent allocates little per line, so this keeps RSS off the peak at no cost in throughput (`npm run
+# bench` starts the agent with this same NODE_OPTIONS; docs/performance.md).
 ENV NODE_ENV=production \
     NODE_OPTIONS=--max-semi-space-size=1 \
     LOGFERRY_STATE_DIR=/var/lib/logferry
@@ -19,7 +18,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./package.json
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
-# The state directory is a mounted volume in Kubernetes (put it on the shared emptyDir); the image only
+# The state directory is a mounted volume in Kubernetes (an emptyDir only the sidecar mounts); the image only
 # creates it so a plain `docker run` works. Nothing else is written: the root FS can be read-only.
 RUN mkdir -p /var/lib/logferry && chown 1000:1000 /var/lib/logferry
 USER 1000:1000
