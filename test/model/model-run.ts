@@ -356,6 +356,14 @@ export async function runModel(
   };
 
   const apply = async (a: Action): Promise<void> => {
+    /** Truncate g's file to 0 and wait until the agent saw it; its next lines are a new content. */
+    const truncateNow = async (g: Gen) => {
+      const before = truncationNotices(agent, g.path);
+      await truncate(g.path, 0);
+      await truncated(g, before);
+      g.visible = false;
+      gens.push({ key: g.key, path: g.path, lines: [], size: 0, visible: true, partial: null });
+    };
     switch (a.t) {
       case 'append': {
         const g = pick(a.f) ?? (await createFile(0));
@@ -413,22 +421,14 @@ export async function runModel(
         await settle(g, 'copytruncate');
         // Copy then truncate with no write in between, as logrotate's copytruncate does.
         await copyFile(g.path, `${g.path}.${++rotNo}`);
-        const before = truncationNotices(agent, g.path);
-        await truncate(g.path, 0);
-        await truncated(g, before);
-        g.visible = false;
-        gens.push({ key: g.key, path: g.path, lines: [], size: 0, visible: true, partial: null });
+        await truncateNow(g);
         return;
       }
       case 'truncate': {
         const g = pick(a.f);
         if (!g) return;
         await settle(g, 'truncate');
-        const before = truncationNotices(agent, g.path);
-        await truncate(g.path, 0);
-        await truncated(g, before);
-        g.visible = false;
-        gens.push({ key: g.key, path: g.path, lines: [], size: 0, visible: true, partial: null });
+        await truncateNow(g);
         return;
       }
       case 'delete': {

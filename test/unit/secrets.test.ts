@@ -9,28 +9,17 @@ import type pino from 'pino';
 import {
   checkConfigFiles,
   configSecrets,
-  type Env,
   loadConfig,
   redactUrl,
   urlSecrets,
 } from '../../src/config/config.js';
-import { ConfigError } from '../../src/errors.js';
 import { Credentials, secretText } from '../../src/send/auth.js';
 import { statusHost } from '../../src/status/status-command.js';
 import { addSecrets, createLogger } from '../../src/telemetry/logger.js';
 import { tempDir } from '../helpers/agent.js';
+import { configProblems as problems } from '../helpers/config-problems.js';
 import { HTTPS_BASE, NO_AUTH } from '../helpers/no-auth.js';
 import { waitFor } from '../helpers/wait-for.js';
-
-function problems(env: Env): Record<string, string> {
-  try {
-    checkConfigFiles(loadConfig(env));
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return Object.fromEntries(err.problems.map((p) => [p.variable, p.message]));
-  }
-  assert.fail('expected a ConfigError');
-}
 
 function capture(): { log: pino.Logger; lines: string[] } {
   const lines: string[] = [];

@@ -6,24 +6,14 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { test } from 'node:test';
 import pino from 'pino';
-import { checkConfigFiles, type Env, loadConfig } from '../../src/config/config.js';
-import { ConfigError } from '../../src/errors.js';
+import { loadConfig } from '../../src/config/config.js';
 import { Credentials } from '../../src/send/auth.js';
 import { createLogger } from '../../src/telemetry/logger.js';
 import { tempDir } from '../helpers/agent.js';
+import { configProblems as problems } from '../helpers/config-problems.js';
 import { HTTPS_BASE, NO_AUTH } from '../helpers/no-auth.js';
 
 const silent = pino({ level: 'silent' });
-
-function problems(env: Env): Record<string, string> {
-  try {
-    checkConfigFiles(loadConfig(env));
-  } catch (err) {
-    assert.ok(err instanceof ConfigError);
-    return Object.fromEntries(err.problems.map((p) => [p.variable, p.message]));
-  }
-  assert.fail('expected a ConfigError');
-}
 
 test('headers: extra headers, then one Authorization: bearer, basic or Splunk', () => {
   assert.deepEqual(new Credentials({ ...NO_AUTH, headers: { 'x-team': 'a' } }, silent).headers(), {
