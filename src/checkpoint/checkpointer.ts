@@ -1,6 +1,13 @@
 // Writes the acknowledged offsets of tracked files to the checkpoint store, one write at a time.
+import { fstatSync } from 'node:fs';
 import type { Logger } from 'pino';
-import { FINGERPRINT_MAX_BYTES, fingerprint, identitySync, tailHash } from '../tail/file-identity.js';
+import {
+  FINGERPRINT_MAX_BYTES,
+  fingerprint,
+  fingerprintMatches,
+  identitySync,
+  tailHash,
+} from '../tail/file-identity.js';
 import type { Tailer } from '../tail/tailer.js';
 import type { TailerView } from '../tail/tailer-table.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
@@ -82,6 +89,8 @@ export class Checkpointer {
     for (const t of this.tailers.values()) {
       if (!t.dirty || t.idPrefix === '' || t.fh === null) continue;
       try {
+        // As in entryFor: a file shorter than what was read was truncated unseen; its entry stays as it was.
+        if (fstatSync(t.fh.fd).size < t.readOffset) continue;
         const offset = t.ack.committed;
         const { fingerprint: fp, tail } = identitySync(t.fh.fd, offset, t.fingerprint);
         this.store.set({
@@ -103,17 +112,29 @@ export class Checkpointer {
   private async entryFor(t: Tailer): Promise<CheckpointEntry | null> {
     const fh = t.fh;
     if (fh === null) return null;
-    const offset = t.ack.committed;
-    if (t.fingerprint.len < FINGERPRINT_MAX_BYTES) {
-      t.fingerprint = await fingerprint(fh, Number((await fh.stat()).size));
-    }
+    // The identity written must describe the bytes the offset counts: those the tailer read. A file
+    // truncated (and maybe rewritten) that the tailer has not looked at since would lend this entry its
+    // new head and tail, and the next start would resume the new content past its first lines. Such a
+    // file keeps its previous entry (behind, never ahead) until the tailer has seen the change.
+    const ack = t.ack;
+    const idKey = t.idKey;
+    const offset = ack.committed;
+    const readTo = t.readOffset;
+    const known = t.fingerprint;
+    const size = Number((await fh.stat()).size);
+    if (size < readTo || !(await fingerprintMatches(fh, known))) return null;
+    const fp = known.len < FINGERPRINT_MAX_BYTES ? await fingerprint(fh, Math.min(size, readTo)) : known;
+    const tail = offset > 0 ? await tailHash(fh, offset) : null;
+    // Truncated and started again meanwhile: what was read is no longer this file's content.
+    if (t.ack !== ack || t.idKey !== idKey) return null;
+    if (fp.len > t.fingerprint.len) t.fingerprint = fp;
     return {
       key: t.key,
       path: t.path,
       offset,
-      fingerprint: t.fingerprint,
-      tail: offset > 0 ? await tailHash(fh, offset) : null,
-      idKey: t.idKey,
+      fingerprint: fp,
+      tail,
+      idKey,
       updatedAt: new Date().toISOString(),
     };
   }
