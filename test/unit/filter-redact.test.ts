@@ -8,6 +8,7 @@ import { luhnValid } from '../../src/filter/redact.js';
 import { parseRedact } from '../../src/filter/rules.js';
 import { type ParsedRecord, toLogRecord } from '../../src/parse/stage.js';
 import { NdjsonSink } from '../../src/sinks/ndjson.js';
+import { parsedRecord } from '../helpers/records.js';
 
 function redactor(spec: string): (s: string) => string {
   const ds = parseRedact(spec);
@@ -218,23 +219,7 @@ test('bad rules are refused with a reason', () => {
 });
 
 const encoder = new NdjsonSink(new URL('http://collector/'), { app: 'x' });
-function record(message: string): ParsedRecord {
-  return {
-    timestamp: '2026-12-04T00:00:00.000Z',
-    offset: 0,
-    idPrefix: 'k:',
-    message,
-    bytes: 0,
-    stream: null,
-    level: null,
-    fields: null,
-    fieldsJson: null,
-    parseError: false,
-    cut: false,
-    labelsJson: null,
-    labels: null,
-  };
-}
+const record = (message: string): ParsedRecord => parsedRecord(message);
 
 test('redaction never produces invalid UTF-8 or JSON (custom rules that split surrogate pairs included)', () => {
   const custom = redactor('default;regex:[\\uD800-\\uDBFF]');

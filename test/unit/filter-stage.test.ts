@@ -13,6 +13,7 @@ import { FilterStage } from '../../src/filter/filter-stage.js';
 import { filteringIsOff, parseMatchRules, parseMinLevel, parseRateLimit } from '../../src/filter/rules.js';
 import { type ParsedRecord, type ParseSource, toLogRecord } from '../../src/parse/stage.js';
 import { NdjsonSink } from '../../src/sinks/ndjson.js';
+import { NO_FILTERS, parsedRecord } from '../helpers/records.js';
 
 type Opts = Partial<ConstructorParameters<typeof FilterStage>[0]>;
 
@@ -32,16 +33,7 @@ function harness(t: { after(fn: () => void): void }, o: Opts, path?: string): Ha
   const sent: Harness['sent'] = [];
   const skipped: number[] = [];
   const stage = new FilterStage(
-    {
-      drop: '',
-      keep: '',
-      minLevel: '',
-      redact: '',
-      redactFields: [],
-      rateLimit: '',
-      rateLimitMode: 'wait',
-      ...o,
-    },
+    { ...NO_FILTERS, ...o },
     (_src, rec, _tracker, ack) => sent.push({ rec, ack }),
     (_tracker, ack) => skipped.push(ack),
   );
@@ -51,22 +43,12 @@ function harness(t: { after(fn: () => void): void }, o: Opts, path?: string): Ha
 
 let offset = 0;
 function rec(message: string, extra: Partial<ParsedRecord> = {}): ParsedRecord {
-  const r: ParsedRecord = {
+  const r = parsedRecord(message, {
     timestamp: 't',
-    offset: offset,
-    idPrefix: 'k:',
-    message,
+    offset,
     bytes: Buffer.byteLength(message) + 1,
-    stream: null,
-    level: null,
-    fields: null,
-    fieldsJson: null,
-    parseError: false,
-    cut: false,
-    labelsJson: null,
-    labels: null,
     ...extra,
-  };
+  });
   offset += r.bytes;
   return r;
 }
@@ -178,15 +160,7 @@ test('dropped records move the checkpoint in order, with a real batcher', (t) =>
   const tracker = new AckTracker(0, (tr) => commits.push(tr.committed));
   const src: ParseSource = { ...source(), ack: tracker };
   const stage = new FilterStage(
-    {
-      drop: 'drop',
-      keep: '',
-      minLevel: '',
-      redact: '',
-      redactFields: [],
-      rateLimit: '',
-      rateLimitMode: 'wait',
-    },
+    { ...NO_FILTERS, drop: 'drop' },
     (s, r, tr, ack) => batcher.add(toLogRecord(s.path, r), r.message.length + 3, tr, ack),
     (tr, ack) => batcher.skip(tr, ack),
   );

@@ -2,7 +2,7 @@
 // symlinks, FIFOs and kernel files (real files in a temp dir).
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { open, rename, stat, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, open, rename, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { rootsOf, trustRoots } from '../../src/discover/roots.js';
@@ -42,14 +42,20 @@ test('policy: inside a root or not, and never /proc, /sys, /dev whatever the roo
   assert.ok(isUnder('/a/b', '/a') && !isUnder('/ab', '/a') && isUnder('/x', '/'));
 });
 
-test('openChecked: a file inside is opened; a symlink out, a FIFO and a /proc file are refused without blocking', async (t) => {
-  const dir = await tempDir(t, 'logferry-open-');
+/** A watched root holding a.log, a directory beside it holding a secret, and the policy of that root. */
+async function rootAndOutside(t: Parameters<typeof tempDir>[0], prefix: string) {
+  const dir = await tempDir(t, prefix);
   const root = join(dir, 'logs');
   const out = join(dir, 'outside');
-  execFileSync('mkdir', ['-p', root, out]);
-  const policy = new TrustPolicy([root]);
+  await mkdir(root, { recursive: true });
+  await mkdir(out, { recursive: true });
   await writeFile(join(root, 'a.log'), 'a\n');
   await writeFile(join(out, 'secret'), 'secret\n');
+  return { root, out, policy: new TrustPolicy([root]) };
+}
+
+test('openChecked: a file inside is opened; a symlink out, a FIFO and a /proc file are refused without blocking', async (t) => {
+  const { root, out, policy } = await rootAndOutside(t, 'logferry-open-');
   await symlink(join(out, 'secret'), join(root, 'out.log'));
   await symlink(join(root, 'a.log'), join(root, 'in.log'));
   await symlink('/proc/self/environ', join(root, 'env.log'));
@@ -78,13 +84,7 @@ async function verify(...args: Parameters<typeof verifyFull>) {
 }
 
 test('verify: a descriptor that is not the file checked (swapped between check and open) is refused', async (t) => {
-  const dir = await tempDir(t, 'logferry-swap-');
-  const root = join(dir, 'logs');
-  const out = join(dir, 'outside');
-  execFileSync('mkdir', ['-p', root, out]);
-  const policy = new TrustPolicy([root]);
-  await writeFile(join(root, 'a.log'), 'a\n');
-  await writeFile(join(out, 'secret'), 'secret\n');
+  const { root, out, policy } = await rootAndOutside(t, 'logferry-swap-');
   // The check saw a.log; then a.log was replaced by a symlink to the secret, which the open followed.
   const checked = await stat(join(root, 'a.log'), { bigint: true });
   await rename(join(root, 'a.log'), join(root, 'a.log.1'));
