@@ -57,10 +57,10 @@ function run(input: Buffer, lines: number, mode: 'raw' | 'records'): number {
       : {
           line: records.line,
           lineTable: writer.lineTable,
-          lines: (buf, count, offset) => {
+          lines: (buf, first, count, offset) => {
             if (pos > BODY / 2) pos = 0;
             writer.use(src);
-            const n = writer.writeLines(body, pos, pos + BODY / 4, buf, count, offset);
+            const n = writer.writeLines(body, pos, pos + BODY / 4, buf, first, count, offset);
             if (n > 0) pos = writer.linesEnd;
             return n;
           },

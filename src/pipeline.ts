@@ -205,7 +205,14 @@ export class Pipeline implements TailOutput, MetricsSource {
   }
 
   /** The raw path, many framed lines in one call: their records are written by WebAssembly (see writeLines). */
-  private rawLines(from: Tailer, buf: Buffer, count: number, offset: number, end: number): number {
+  private rawLines(
+    from: Tailer,
+    buf: Buffer,
+    first: number,
+    count: number,
+    offset: number,
+    end: number,
+  ): number {
     const writer = this.writer!;
     const batcher = this.batcher;
     writer.use(from);
@@ -214,13 +221,14 @@ export class Pipeline implements TailOutput, MetricsSource {
       batcher.writeAt,
       batcher.linesLimit,
       buf,
+      first,
       Math.min(count, batcher.linesRoom),
       offset,
     );
     if (n > 0) {
       from.linesRead += n;
       // Covered up to the start of the first line not taken, or past the last line's ending.
-      const next = offset + (n < count ? writer.lineTable[2 * n]! : end);
+      const next = offset + (n < count ? writer.lineTable[2 * (first + n)]! : end);
       batcher.commitLines(writer.linesEnd, n, from.ack, next);
     }
     return n;

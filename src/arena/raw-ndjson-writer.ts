@@ -19,9 +19,9 @@ export interface RawLineSource {
 export const PIECES_BYTES = 8192;
 const PIECES_HEADER = 32;
 /** What `records` may write past its limit before it stops (see json-escape.wat): keep this much room. */
-export const RECORDS_SLACK = 16 * 1024;
+const RECORDS_SLACK = 16 * 1024;
 /** Lines framed for one call: the framer fills `lineTable` with up to this many (start, end) pairs. */
-export const TABLE_LINES = 4096;
+const TABLE_LINES = 4096;
 /** Arena bytes the writer takes: its pieces and its line table. */
 export const WRITER_BYTES = PIECES_BYTES + 8 * TABLE_LINES;
 const MESSAGE_OPEN = Buffer.from('","message":"');
@@ -69,16 +69,24 @@ export class RawNdjsonWriter {
   }
 
   /**
-   * The records of the first `count` lines of `lineTable` (framed in `buf`, whose first byte is at file
+   * The records of `count` lines of `lineTable` from index `first` (framed in `buf`, whose first byte is at file
    * offset `offset`), written into `dst` from `pos`, none ending past `limit`. Returns how many were written
    * (0 when `buf` or `dst` is not in the arena, or `limit` leaves less than RECORDS_SLACK before the end of
    * `dst`); `linesEnd` says where they end. Call `use` first for the same source.
    */
-  writeLines(dst: Buffer, pos: number, limit: number, buf: Buffer, count: number, offset: number): number {
+  writeLines(
+    dst: Buffer,
+    pos: number,
+    limit: number,
+    buf: Buffer,
+    first: number,
+    count: number,
+    offset: number,
+  ): number {
     const s = this.arena.at(buf);
     const d = this.arena.at(dst);
     if (this.piecesAt < 0 || s < 0 || d < 0 || limit + RECORDS_SLACK > dst.length) return 0;
-    const n = this.records(s, this.tableAt, count, d + pos, d + limit, offset, this.piecesAt);
+    const n = this.records(s, this.tableAt + 8 * first, count, d + pos, d + limit, offset, this.piecesAt);
     this.linesEnd = this.arena.recordsResult[0]! - d;
     return n;
   }

@@ -18,11 +18,11 @@ export interface LineReceiver {
    */
   readonly lineTable?: Int32Array;
   /**
-   * Takes the first `count` lines of `lineTable` in `buf` (whose first byte is at file offset `offset`; the
-   * last line's ending ends at `end`), returning how many it took; the framer passes the next one to `line`
-   * as usual, then offers the rest again.
+   * Takes the `count` lines of `lineTable` from index `first`, in `buf` (whose first byte is at file offset
+   * `offset`; the last line's ending ends at `end`), returning how many it took; the framer passes the next
+   * one to `line` as usual, then offers the rest, without framing them again.
    */
-  lines?(buf: Buffer, count: number, offset: number, end: number): number;
+  lines?(buf: Buffer, first: number, count: number, offset: number, end: number): number;
 }
 
 /** What a framed line is made of (see LineReceiver). */
@@ -152,8 +152,9 @@ export class LineFramer {
   }
 
   /**
-   * Frames the whole lines from `pos` into the receiver's line table and offers them; returns where the
-   * first line it did not take starts (`pos` when it took none).
+   * Frames the whole lines from `pos` into the receiver's line table and offers them; a line the receiver
+   * leaves goes to `line`, and the rest are offered again. Returns where the framed lines end (`pos` when
+   * there were none).
    */
   private bulk(buf: Buffer, view: Buffer, pos: number, base: number): number {
     const table = this.receiver.lineTable!;
@@ -171,8 +172,16 @@ export class LineFramer {
       p = nl + 1;
     }
     if (n === 0) return pos;
-    const taken = this.receiver.lines!(buf, n, base, p);
-    return taken >= n ? p : table[2 * taken]!;
+    let k = 0;
+    while (k < n) {
+      k += this.receiver.lines!(buf, k, n - k, base, p);
+      if (k >= n) break;
+      const start = table[2 * k]!;
+      const next = k + 1 < n ? table[2 * k + 2]! : p;
+      this.receiver.line(buf, start, table[2 * k + 1]!, next - start, base + start, base + next, false);
+      k++;
+    }
+    return p;
   }
 
   /** Emit the unfinished last line as it is (its file was rotated away, or the agent is stopping). */

@@ -13,7 +13,7 @@ export interface LineOutput {
   /** Where the framer writes the lines it offers in bulk (see LineReceiver.lineTable), where the output takes them. */
   readonly lineTable?: Int32Array;
   /** Many framed lines at once (see LineReceiver.lines): how many it took. */
-  lines?(from: Tailer, buf: Buffer, count: number, offset: number, end: number): number;
+  lines?(from: Tailer, buf: Buffer, first: number, count: number, offset: number, end: number): number;
 }
 
 export class Tailer implements LineReceiver, RawLineSource {
@@ -60,7 +60,7 @@ export class Tailer implements LineReceiver, RawLineSource {
     const many = out.lines;
     if (many !== undefined && out.lineTable !== undefined) {
       this.lineTable = out.lineTable;
-      this.lines = (buf, count, at, end) => many.call(out, this, buf, count, at, end);
+      this.lines = (buf, first, count, at, end) => many.call(out, this, buf, first, count, at, end);
     }
     this.framer = new LineFramer(this, maxLineBytes, offset);
     this.ack = new AckTracker(offset, (tr) => onCommit(this, tr));

@@ -455,3 +455,34 @@ test('the unfinished-line buffer goes back to its usual size once a long line is
   f.flushPartial();
   assert.ok(f.pendingCapacity <= PENDING_KEEP_BYTES);
 });
+
+test('lines left by a bulk receiver go to line, and the rest are offered without being framed again', () => {
+  const table = new Int32Array(2 * 16);
+  const offers: number[] = [];
+  const seen: string[] = [];
+  const framer = new LineFramer(
+    {
+      lineTable: table,
+      // Takes every other line: the framer must pass each left one to `line` and go on from the next.
+      lines: (buf, first, count) => {
+        offers.push(first);
+        const take = first % 2 === 0 ? 1 : 0;
+        for (let i = first; i < first + Math.min(take, count); i++)
+          seen.push(buf.toString('utf8', table[2 * i]!, table[2 * i + 1]!));
+        return Math.min(take, count);
+      },
+      line: (buf, start, end) => seen.push(buf.toString('utf8', start, end)),
+    },
+    1 << 20,
+    0,
+  );
+  const lines = Array.from({ length: 10 }, (_, i) => `line ${i}`);
+  const input = Buffer.from(`${lines.join('\n')}\n`);
+  framer.push(input, input.length);
+  assert.deepEqual(seen, lines, 'every line once, in order');
+  assert.deepEqual(
+    offers,
+    [0, 2, 4, 6, 8],
+    'offered from the line after the one left, never from the start again',
+  );
+});

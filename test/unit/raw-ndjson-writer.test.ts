@@ -130,9 +130,12 @@ for (const labels of [{}, { app: 'shop', 'k"ey': 'v\\al' }] as Record<string, st
             single++;
           },
           lineTable: writer.lineTable,
-          lines: (buf, count, offset, end) => {
-            const first = offset + writer.lineTable[0]!;
-            assert.equal(first, covered, 'offered from where the lines stopped');
+          lines: (buf, first, count, offset, end) => {
+            assert.equal(
+              offset + writer.lineTable[2 * first]!,
+              covered,
+              'offered from where the lines stopped',
+            );
             writer.use(src);
             // Limits that stop it often: a few records, or a few KiB of room.
             const limit = rnd() < 0.3 ? pos + Math.floor(rnd() * 4000) : dst.length - (1 << 20);
@@ -141,6 +144,7 @@ for (const labels of [{}, { app: 'shop', 'k"ey': 'v\\al' }] as Record<string, st
               pos,
               limit,
               buf,
+              first,
               rnd() < 0.3 ? Math.min(count, 3) : count,
               offset,
             );
@@ -148,7 +152,7 @@ for (const labels of [{}, { app: 'shop', 'k"ey': 'v\\al' }] as Record<string, st
             if (n > 0) {
               assert.ok(writer.linesEnd <= limit, 'no record ends past the limit');
               pos = writer.linesEnd;
-              covered = offset + (n < count ? writer.lineTable[2 * n]! : end);
+              covered = offset + (n < count ? writer.lineTable[2 * (first + n)]! : end);
               bulk += n;
               stops.add(n === count ? 'all' : 'some');
             }
@@ -211,7 +215,7 @@ test('offsets at the edges of digit counts and of safe integers', () => {
   ]) {
     writer.use(src);
     writer.lineTable.set([0, 1]);
-    assert.equal(writer.writeLines(dst, 0, 4096, line, 1, offset), 1);
+    assert.equal(writer.writeLines(dst, 0, 4096, line, 0, 1, offset), 1);
     const text = dst.toString('utf8', 0, writer.linesEnd);
     assert.equal(text, reference('x', offset, src.timestamp, false, ''));
     assert.equal(JSON.parse(text).offset, offset);
@@ -225,10 +229,10 @@ test('buffers outside the arena, and a file whose pieces do not fit, are left to
   line.write('x\n');
   writer.use(source('2026-11-25T12:00:00.000Z'));
   writer.lineTable.set([0, 1]);
-  assert.equal(writer.writeLines(Buffer.alloc(1 << 15), 0, 4096, line, 1, 0), 0);
-  assert.equal(writer.writeLines(dst, 0, 4096, Buffer.from('x\n'), 1, 0), 0);
+  assert.equal(writer.writeLines(Buffer.alloc(1 << 15), 0, 4096, line, 0, 1, 0), 0);
+  assert.equal(writer.writeLines(dst, 0, 4096, Buffer.from('x\n'), 0, 1, 0), 0);
   writer.use({ fileJson: JSON.stringify('/'.repeat(PIECES_BYTES)), idPrefix: 'k:', timestamp: 'now' });
-  assert.equal(writer.writeLines(dst, 0, 4096, line, 1, 0), 0);
+  assert.equal(writer.writeLines(dst, 0, 4096, line, 0, 1, 0), 0);
 });
 
 test('a line is taken as it is exactly when it is valid UTF-8 (as isUtf8 says), edges of every sequence length', () => {
@@ -254,7 +258,7 @@ test('a line is taken as it is exactly when it is valid UTF-8 (as isUtf8 says), 
     buf[line.length] = 0x0a;
     writer.use(src);
     writer.lineTable.set([0, line.length]);
-    const stop = writer.writeLines(dst, 0, 4096, buf, 1, 0) === 1 ? line.length + 1 : 0;
+    const stop = writer.writeLines(dst, 0, 4096, buf, 0, 1, 0) === 1 ? line.length + 1 : 0;
     const valid = isUtf8(line);
     if (valid) {
       taken++;
