@@ -156,7 +156,7 @@ export async function runStatus(env: Record<string, string | undefined>): Promis
       const host = statusHost(env.LOGFERRY_HTTP_HOST);
       const res = await fetch(`http://${host}:${port}/metrics`, { signal: AbortSignal.timeout(2000) });
       if (res.ok) live = parseMetrics(await res.text());
-      const st = await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(2000) });
+      const st = await fetch(`http://${host}:${port}/status`, { signal: AbortSignal.timeout(2000) });
       if (st.ok) agent = (await st.json()) as AgentStatus;
     } catch {
       // Not reachable: the checkpoint and the files on disk are all there is.
