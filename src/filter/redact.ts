@@ -120,7 +120,7 @@ function redactCardRun(run: string, m: string): string | null {
 }
 
 /** ISO 13616 check: the IBAN moved and read as a number is 1 mod 97. */
-export function ibanValid(compact: string): boolean {
+function ibanValid(compact: string): boolean {
   if (compact.length < 15 || compact.length > 34) return false;
   const s = compact.slice(4) + compact.slice(0, 4);
   let rem = 0;

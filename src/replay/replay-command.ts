@@ -19,17 +19,17 @@ import { ConfigError } from '../errors.js';
 import { VERSION } from '../pipeline.js';
 import { Credentials, tlsConnectOptions } from '../send/auth.js';
 import { DEAD_LETTER_FILE } from '../send/dead-letter.js';
-import { dumpBody, HttpPool, readBody } from '../send/http-pool.js';
+import { dumpBody, HttpPool, poolOptions, readBody } from '../send/http-pool.js';
 import { RequestDeadline } from '../send/request-deadline.js';
 import { backoff, decide, type RetryOptions } from '../send/retry-policy.js';
-import { readCapped, SUCCESS_BODY_MAX_BYTES } from '../send/sender.js';
+import { readCapped, readReason, SUCCESS_BODY_MAX_BYTES } from '../send/sender.js';
 import { awaitAck } from '../send/splunk-ack.js';
 import { createSink } from '../sinks/create.js';
 import { NdjsonSink } from '../sinks/ndjson.js';
 import type { LogRecord, Sink, SinkVerdict } from '../sinks/sink.js';
 import { createLogger } from '../telemetry/logger.js';
 
-export const SNAPSHOT_PREFIX = 'dead-letter.replaying-';
+const SNAPSHOT_PREFIX = 'dead-letter.replaying-';
 const LOCK_FILE = 'replay.lock';
 /** A request that keeps failing for a passing reason (network, 5xx) is tried this often before replay gives up. */
 const ATTEMPTS = 6;
@@ -50,7 +50,7 @@ interface Outcome {
 }
 
 /** A dead-letter record (the contract's NDJSON object) as a protocol-neutral record for the sinks. */
-export function logRecordOf(o: Record<string, unknown>): LogRecord {
+function logRecordOf(o: Record<string, unknown>): LogRecord {
   const r: LogRecord = {
     message: String(o.message ?? ''),
     file: String(o.file ?? ''),
@@ -72,7 +72,6 @@ class Replayer {
   private readonly sink: Sink;
   private readonly creds: Credentials;
   private readonly retry: RetryOptions;
-  private readonly path: string;
   private readonly abort = new AbortController();
 
   constructor(private readonly cfg: Config) {
@@ -84,14 +83,14 @@ class Replayer {
       maxMs: cfg.retryMaxMs,
       retryAfterMaxMs: cfg.retryAfterMaxMs,
     };
-    this.path = this.sink.path;
-    this.pool = new HttpPool(cfg.endpoint.origin, {
-      connections: 1,
-      keepAliveTimeout: 30_000,
-      idleTimeout: cfg.requestTimeoutMs,
-      connectTimeout: Math.min(cfg.requestTimeoutMs, 10_000),
-      tls: cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : undefined,
-    });
+    this.pool = new HttpPool(
+      cfg.endpoint.origin,
+      poolOptions(
+        1,
+        cfg.requestTimeoutMs,
+        cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : undefined,
+      ),
+    );
   }
 
   close(): Promise<void> {
@@ -130,7 +129,7 @@ class Replayer {
     const deadline = new RequestDeadline(this.abort.signal, this.cfg.requestTimeoutMs);
     try {
       const res = await this.pool.request({
-        path: this.path,
+        path: this.sink.path,
         method: 'POST',
         headers,
         body,
@@ -148,7 +147,7 @@ class Replayer {
         const read = await readCapped(res.body, SUCCESS_BODY_MAX_BYTES);
         return { status: res.statusCode, reason: '', answer: read.body, truncated: read.truncated, ct };
       }
-      const raw = (await readCapped(res.body, 4096).catch(() => ({ body: Buffer.alloc(0) }))).body;
+      const raw = await readReason(res.body);
       const reason = (this.sink.describe ? this.sink.describe(raw, ct) : raw.toString('utf8'))
         .slice(0, 1024)
         .trim();

@@ -15,7 +15,7 @@ import { backoff, type RetryOptions } from './retry-policy.js';
 export const DEAD_LETTER_FILE = 'dead-letter.ndjson';
 
 /** Every file of the dead-letter set (the agent's, replay snapshots and temp files, an old `.1`). */
-export function isDeadLetterName(name: string): boolean {
+function isDeadLetterName(name: string): boolean {
   return name.startsWith('dead-letter.');
 }
 
@@ -164,7 +164,7 @@ export class DeadLetterFile {
 }
 
 /** One dead-letter write's worth of refused records: those with the same (item status, reason). */
-export interface RefusedGroup {
+interface RefusedGroup {
   status: number;
   reason: string;
   records: LogRecord[];

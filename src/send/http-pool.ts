@@ -35,7 +35,22 @@ export interface HttpResponse {
 }
 
 /** A request whose connection was silent too long (connecting, waiting for the answer, or reading it). */
-export class HttpTimeoutError extends Error {
+/** A pool's options from a request timeout: connecting takes at most 10 s of it; idle connections close after 30 s. */
+export function poolOptions(
+  connections: number,
+  requestTimeoutMs: number,
+  tls?: ConnectionOptions,
+): HttpPoolOptions {
+  return {
+    connections,
+    keepAliveTimeout: 30_000,
+    idleTimeout: requestTimeoutMs,
+    connectTimeout: Math.min(requestTimeoutMs, 10_000),
+    tls,
+  };
+}
+
+class HttpTimeoutError extends Error {
   readonly code = 'LOGFERRY_HTTP_TIMEOUT';
   constructor(ms: number) {
     super(`the connection was silent for ${ms} ms`);

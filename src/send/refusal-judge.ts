@@ -12,7 +12,7 @@ export const REFUSALS_BEFORE_HOLD = 5;
 export type SingleVerdict = 'poison' | 'hold';
 export type BatchVerdict = 'split' | 'hold';
 
-export interface Holding {
+interface Holding {
   /** `status reason` of the refusals that hold delivery. */
   key: string;
   status: number;
@@ -22,7 +22,7 @@ export interface Holding {
 }
 
 /** The key two refusals share when they are "for the same reason". */
-export function refusalKey(status: number, reason: string): string {
+function refusalKey(status: number, reason: string): string {
   return `${status} ${reason.slice(0, 200)}`;
 }
 

@@ -16,7 +16,7 @@ import type { Credentials } from './auth.js';
 import { plainBody, splitBatch, subBatch } from './batch-split.js';
 import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
 import { DeliveryState } from './delivery-state.js';
-import { dumpBody, HttpPool, readBody } from './http-pool.js';
+import { dumpBody, HttpPool, poolOptions, readBody } from './http-pool.js';
 import { RefusalJudge } from './refusal-judge.js';
 import { RequestDeadline } from './request-deadline.js';
 import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
@@ -71,7 +71,6 @@ export class Sender {
   private readonly queue: Batch[] = [];
   private inFlight = 0;
   private readonly pool: HttpPool;
-  private readonly path: string;
   private stopping: AbortController = new AbortController();
   private idleWaiters: (() => void)[] = [];
   readonly stats: SenderStats = {
@@ -100,7 +99,6 @@ export class Sender {
   private readonly sink: Sink;
   /** Records of whole-batch protocols are written to the dead-letter file in the ndjson format. */
   private readonly deadLetterFormat: NdjsonSink;
-  private readonly contentType: string;
 
   constructor(
     private readonly opts: SenderOptions,
@@ -109,17 +107,13 @@ export class Sender {
     private readonly log: Logger,
     private readonly noisy: RateLimitedLog,
   ) {
-    this.pool = new HttpPool(opts.endpoint.origin, {
-      connections: opts.maxInFlight,
-      keepAliveTimeout: 30_000,
-      idleTimeout: opts.requestTimeoutMs,
-      connectTimeout: Math.min(opts.requestTimeoutMs, 10_000),
-      tls: opts.tls,
-    });
+    this.pool = new HttpPool(
+      opts.endpoint.origin,
+      poolOptions(opts.maxInFlight, opts.requestTimeoutMs, opts.tls),
+    );
     this.sink = opts.sink;
-    this.path = this.sink.path;
-    this.contentType = this.sink.contentType;
-    this.deadLetterFormat = new NdjsonSink(opts.endpoint, opts.labels ?? {});
+    this.deadLetterFormat =
+      this.sink instanceof NdjsonSink ? this.sink : new NdjsonSink(opts.endpoint, opts.labels ?? {});
   }
 
   get pending(): number {
@@ -580,14 +574,14 @@ export class Sender {
     const headers: Record<string, string> = {
       ...creds?.headers(),
       ...this.sink.headers?.(),
-      'content-type': this.contentType,
+      'content-type': this.sink.contentType,
       'user-agent': this.opts.userAgent,
     };
     if (batch.compressed) headers['content-encoding'] = 'gzip';
     const deadline = new RequestDeadline(this.stopping.signal, this.opts.requestTimeoutMs);
     try {
       const res = await this.pool.request({
-        path: this.path,
+        path: this.sink.path,
         method: 'POST',
         headers,
         body: batch.wire,
@@ -669,20 +663,7 @@ export async function readCapped(
   return { body: Buffer.concat(chunks), truncated: false };
 }
 
-async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  try {
-    for await (const chunk of body) {
-      chunks.push(chunk);
-      n += chunk.length;
-      if (n >= REASON_MAX_CHARS * 4) {
-        body.destroy();
-        break;
-      }
-    }
-  } catch {
-    // The reason is best effort; the status decides.
-  }
-  return Buffer.concat(chunks);
+/** The start of an error answer, for the log and the dead-letter file; best effort, the status decides. */
+export async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
+  return (await readCapped(body, REASON_MAX_CHARS * 4).catch(() => null))?.body ?? Buffer.alloc(0);
 }

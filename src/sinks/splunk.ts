@@ -26,7 +26,7 @@ import {
 const HEC_REQUEST_CODES = new Set([5, 7, 10, 11, 14, 16]);
 
 /** The `code` of a HEC error answer (`{"text":"Incorrect index","code":7}`), or null. */
-export function hecCode(answer: string): number | null {
+function hecCode(answer: string): number | null {
   const m = /"code"\s*:\s*(\d+)/.exec(answer);
   return m ? Number(m[1]) : null;
 }

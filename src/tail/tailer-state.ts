@@ -126,7 +126,7 @@ export class TailStateError extends Error {
 }
 
 /** The state after `event`, or null when `from` does not allow it. */
-export function next(from: TailerState, event: TailerEvent): TailerState | null {
+function next(from: TailerState, event: TailerEvent): TailerState | null {
   return TABLE[from][event] ?? null;
 }
 
