@@ -1,13 +1,6 @@
 // Writes the acknowledged offsets of tracked files to the checkpoint store, one write at a time.
-import { fstatSync } from 'node:fs';
 import type { Logger } from 'pino';
-import {
-  FINGERPRINT_MAX_BYTES,
-  fingerprint,
-  fingerprintMatches,
-  identitySync,
-  tailHash,
-} from '../tail/file-identity.js';
+import { identity, identitySync } from '../tail/file-identity.js';
 import type { Tailer } from '../tail/tailer.js';
 import type { TailerView } from '../tail/tailer-table.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
@@ -89,16 +82,15 @@ export class Checkpointer {
     for (const t of this.tailers.values()) {
       if (!t.dirty || t.idPrefix === '' || t.fh === null) continue;
       try {
-        // As in entryFor: a file shorter than what was read was truncated unseen; its entry stays as it was.
-        if (fstatSync(t.fh.fd).size < t.readOffset) continue;
+        // As in entryFor: a file that no longer holds what was read keeps its entry as it was.
         const offset = t.ack.committed;
-        const { fingerprint: fp, tail } = identitySync(t.fh.fd, offset, t.fingerprint);
+        const id = identitySync(t.fh.fd, t.fingerprint, t.readOffset, offset);
+        if (id === null) continue;
         this.store.set({
           key: t.key,
           path: t.path,
           offset,
-          fingerprint: fp,
-          tail,
+          ...id,
           idKey: t.idKey,
           updatedAt: new Date().toISOString(),
         });
@@ -119,23 +111,10 @@ export class Checkpointer {
     const ack = t.ack;
     const idKey = t.idKey;
     const offset = ack.committed;
-    const readTo = t.readOffset;
-    const known = t.fingerprint;
-    const size = Number((await fh.stat()).size);
-    if (size < readTo || !(await fingerprintMatches(fh, known))) return null;
-    const fp = known.len < FINGERPRINT_MAX_BYTES ? await fingerprint(fh, Math.min(size, readTo)) : known;
-    const tail = offset > 0 ? await tailHash(fh, offset) : null;
+    const id = await identity(fh, t.fingerprint, t.readOffset, offset);
     // Truncated and started again meanwhile: what was read is no longer this file's content.
-    if (t.ack !== ack || t.idKey !== idKey) return null;
-    if (fp.len > t.fingerprint.len) t.fingerprint = fp;
-    return {
-      key: t.key,
-      path: t.path,
-      offset,
-      fingerprint: fp,
-      tail,
-      idKey,
-      updatedAt: new Date().toISOString(),
-    };
+    if (id === null || t.ack !== ack || t.idKey !== idKey) return null;
+    if (id.fingerprint.len > t.fingerprint.len) t.fingerprint = id.fingerprint;
+    return { key: t.key, path: t.path, offset, ...id, idKey, updatedAt: new Date().toISOString() };
   }
 }

@@ -45,24 +45,49 @@ function readAtSync(fd: number, position: number, length: number): Buffer {
   return buf.subarray(0, got);
 }
 
+/** What a checkpoint entry says of a file's bytes: its fingerprint, and the hash of the bytes before the offset. */
+export interface Identity {
+  fingerprint: Hashed;
+  tail: Hashed | null;
+}
+
 /**
- * The fingerprint and the hash before `offset`, synchronously from a descriptor: for the checkpoint the
- * second signal writes on its way out, when no await can run.
+ * The identity of the bytes a tailer read (fingerprinted as `known` so far): `head`, the file's first bytes
+ * up to what was read, and `before`, those before the offset (null at 0). Null when the file no longer
+ * starts with the bytes fingerprinted (truncated, maybe rewritten, and not seen yet).
  */
-export function identitySync(
-  fd: number,
+function identityOf(head: Buffer, before: Buffer | null, known: Hashed): Identity | null {
+  if (head.length < known.len || hash(head, 0, known.len) !== known.hash) return null;
+  const fingerprint =
+    head.length > known.len ? { len: head.length, hash: hash(head, 0, head.length) } : known;
+  return {
+    fingerprint,
+    tail: before === null ? null : { len: before.length, hash: hash(before, 0, before.length) },
+  };
+}
+
+/**
+ * The identity of a file's bytes a tailer read (`readTo` of them), for a checkpoint at `offset`; null when
+ * the file no longer holds them (shorter than `readTo`, or starting with other bytes).
+ */
+export async function identity(
+  fh: FileHandle,
+  known: Hashed,
+  readTo: number,
   offset: number,
-  fp: Hashed,
-): { fingerprint: Hashed; tail: Hashed | null } {
-  let fingerprint = fp;
-  if (fp.len < FINGERPRINT_MAX_BYTES) {
-    const head = readAtSync(fd, 0, Math.min(fstatSync(fd).size, FINGERPRINT_MAX_BYTES));
-    fingerprint = { len: head.length, hash: hash(head, 0, head.length) };
-  }
-  if (offset === 0) return { fingerprint, tail: null };
+): Promise<Identity | null> {
+  if (Number((await fh.stat()).size) < readTo) return null;
+  const head = await readAt(fh, 0, Math.min(readTo, FINGERPRINT_MAX_BYTES));
   const len = Math.min(offset, TAIL_CHECK_BYTES);
-  const before = readAtSync(fd, offset - len, len);
-  return { fingerprint, tail: { len: before.length, hash: hash(before, 0, before.length) } };
+  return identityOf(head, offset === 0 ? null : await readAt(fh, offset - len, len), known);
+}
+
+/** `identity`, synchronously from a descriptor: for the checkpoint the second signal writes on its way out. */
+export function identitySync(fd: number, known: Hashed, readTo: number, offset: number): Identity | null {
+  if (fstatSync(fd).size < readTo) return null;
+  const head = readAtSync(fd, 0, Math.min(readTo, FINGERPRINT_MAX_BYTES));
+  const len = Math.min(offset, TAIL_CHECK_BYTES);
+  return identityOf(head, offset === 0 ? null : readAtSync(fd, offset - len, len), known);
 }
 
 /** The fingerprint of an empty file (or of one truncated to nothing). */
@@ -78,13 +103,6 @@ export async function fingerprint(fh: FileHandle, size: number): Promise<Hashed>
 export async function fingerprintMatches(fh: FileHandle, fp: Hashed): Promise<boolean> {
   const buf = await readAt(fh, 0, fp.len);
   return buf.length === fp.len && hash(buf, 0, buf.length) === fp.hash;
-}
-
-/** Hash of the bytes just before `offset`. */
-export async function tailHash(fh: FileHandle, offset: number): Promise<Hashed> {
-  const len = Math.min(offset, TAIL_CHECK_BYTES);
-  const buf = await readAt(fh, offset - len, len);
-  return { len: buf.length, hash: hash(buf, 0, buf.length) };
 }
 
 export async function tailMatches(fh: FileHandle, offset: number, expected: Hashed): Promise<boolean> {
