@@ -334,7 +334,7 @@ export class Pipeline implements TailOutput, MetricsSource {
         size: Math.max(t.size, t.readOffset),
         delivered: t.ack.committed,
       };
-      if (filter !== null) f.dropped = filter.droppedByFile.get(t.path) ?? 0;
+      if (filter !== null) f.dropped = filter.droppedFrom(t);
       if (throttle !== null) {
         const s = throttle.stats(t);
         f.rateLimited = s.waiting;

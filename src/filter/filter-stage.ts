@@ -34,12 +34,17 @@ interface Summary {
   since: number;
 }
 
+const FIELD_MARKER = marker('field');
+const PEM_MARKER = marker('private-key');
+
 interface FileState {
   /** Inside a private key that began in an earlier record: records are blanked until its END line. */
   pemRecords: number;
   summary: Summary | null;
   drop: MatchRule[];
   keep: MatchRule[];
+  /** Records of this file not sent. */
+  dropped: number;
 }
 
 interface Compiled {
@@ -90,8 +95,6 @@ export class FilterStage {
   private timer: NodeJS.Timeout | null = null;
   /** Records not sent, per rule. */
   readonly dropped: Record<DropRule, number> = { drop: 0, keep: 0, min_level: 0, rate_limit: 0 };
-  /** Records not sent, per file path. */
-  readonly droppedByFile = new Map<string, number>();
   /** Replacements made, per rule (`field` for LOGFERRY_REDACT_FIELDS). */
   readonly redactions = new Map<string, number>();
 
@@ -103,10 +106,19 @@ export class FilterStage {
   ) {
     this.c = compile(o);
     this.counts = this.c.detectors.map((d) => this.counter(d.name));
+    this.fieldCount = this.counter('field');
+    this.pemCount = this.counter('private-key');
   }
 
-  /** The counter of each detector, in the detectors' order. */
+  /** The counter of each detector, in the detectors' order, and of the field and private-key rules. */
   private readonly counts: ((n: number) => void)[];
+  private readonly fieldCount: (n: number) => void;
+  private readonly pemCount: (n: number) => void;
+
+  /** Records of this file not sent (filters and rate-limit drops). */
+  droppedFrom(src: ParseSource): number {
+    return this.states.get(src)?.dropped ?? 0;
+  }
 
   /** The stage's input (a RecordSink). */
   readonly record = (src: ParseSource, rec: ParsedRecord, tracker: AckTracker, ack: number): void => {
@@ -119,7 +131,7 @@ export class FilterStage {
     const summary = st.summary;
     if (summary !== null && summary.tracker !== tracker) this.emitSummary(st);
     if (rule !== null) {
-      this.count(rule, src.path);
+      this.count(rule, st);
       // While drops are summarised, the summary covers the file up to here (it is sent first).
       if (st.summary !== null) st.summary.ack = ack;
       else this.skip(tracker, ack);
@@ -130,7 +142,7 @@ export class FilterStage {
       const now = Date.now();
       if (st.summary !== null && now - st.summary.since >= SUMMARY_INTERVAL_MS) this.emitSummary(st);
       if (!limiter.take(src, now)) {
-        this.count('rate_limit', src.path);
+        this.count('rate_limit', st);
         if (st.summary === null) {
           st.summary = { src, tracker, first: rec, ack, dropped: 1, since: now };
           this.pending.add(st);
@@ -164,6 +176,7 @@ export class FilterStage {
       summary: null,
       drop: this.c.drop.filter(applies),
       keep: this.c.keep.filter(applies),
+      dropped: 0,
     };
   }
 
@@ -176,9 +189,9 @@ export class FilterStage {
     return null;
   }
 
-  private count(rule: DropRule, path: string): void {
+  private count(rule: DropRule, st: FileState): void {
     this.dropped[rule]++;
-    this.droppedByFile.set(path, (this.droppedByFile.get(path) ?? 0) + 1);
+    st.dropped++;
   }
 
   private readonly counters = new Map<string, (n: number) => void>();
@@ -227,7 +240,7 @@ export class FilterStage {
     const ds = this.c.detectors;
     for (let i = 0; i < ds.length; i++) text = ds[i]!.apply(text, this.counts[i]!);
     const pairs = this.c.fieldPairs;
-    if (pairs !== null) text = redactPairs(pairs, text, this.counter('field'));
+    if (pairs !== null) text = redactPairs(pairs, text, this.fieldCount);
     rec.message = text;
     if (rec.fields !== null && (this.c.detectors.length > 0 || this.c.fieldNames.size > 0)) {
       if (this.redactValue(rec.fields)) rec.fieldsJson = null;
@@ -236,16 +249,14 @@ export class FilterStage {
 
   /** A record after a private key's BEGIN: blanked up to and including its END. */
   private pemContinued(st: FileState, text: string): string {
-    const count = this.counter('private-key');
     const end = PEM_END.exec(text);
+    this.pemCount(1);
     if (end === null) {
       st.pemRecords = st.pemRecords >= PEM_MAX_RECORDS ? 0 : st.pemRecords + 1;
-      count(1);
-      return marker('private-key');
+      return PEM_MARKER;
     }
     st.pemRecords = 0;
-    count(1);
-    return marker('private-key') + text.slice(end.index + end[0].length);
+    return PEM_MARKER + text.slice(end.index + end[0].length);
   }
 
   /** Redacts strings in an object tree in place; true when anything changed. */
@@ -256,8 +267,8 @@ export class FilterStage {
     for (const k of keys) {
       const v = (o as Record<string | number, unknown>)[k];
       if (typeof k === 'string' && names.has(k.toLowerCase()) && v !== null) {
-        (o as Record<string, unknown>)[k] = marker('field');
-        this.counter('field')(1);
+        (o as Record<string, unknown>)[k] = FIELD_MARKER;
+        this.fieldCount(1);
         changed = true;
       } else if (typeof v === 'string') {
         let s = v;
@@ -293,7 +304,7 @@ function redactPairs(re: RegExp, text: string, count: (n: number) => void): stri
   const out = text.replace(re, (_m, prefix: string, value: string) => {
     n++;
     const quote = value[0] === '"' || value[0] === "'" ? value[0] : '';
-    return `${prefix}${quote}${marker('field')}${quote}`;
+    return `${prefix}${quote}${FIELD_MARKER}${quote}`;
   });
   if (n > 0) count(n);
   return out;

@@ -1,6 +1,5 @@
 // Parsing of the filter variables (LOGFERRY_DROP, _KEEP, _MIN_LEVEL, _REDACT, _REDACT_FIELDS, _RATE_LIMIT).
-import picomatch from 'picomatch';
-import { splitEntries } from '../parse/enrich.js';
+import { fileGlob, splitEntries } from '../parse/enrich.js';
 import { type Level, normalizeLevel } from '../parse/level.js';
 import { compileUserRegex } from '../parse/safe-regex.js';
 import {
@@ -55,7 +54,7 @@ export function parseMatchRules(s: string): MatchRule[] | string {
     const eq = rest.indexOf('=');
     if (eq > 0 && GLOB_CHARS.test(rest.slice(0, eq))) {
       const glob = rest.slice(0, eq).trim();
-      files = picomatch(glob, { dot: true, basename: !glob.includes('/') });
+      files = fileGlob(glob);
       rest = rest.slice(eq + 1);
     }
     let field: string | null = null;

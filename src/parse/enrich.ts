@@ -1,4 +1,5 @@
 // Enrichment: Kubernetes Downward API variables → labels; LOGFERRY_PARSERS → (glob, parser) rules.
+import picomatch from 'picomatch';
 
 /**
  * Environment variables a pod spec sets from the Downward API (`fieldRef`), and the label each
@@ -24,6 +25,11 @@ export function kubernetesLabels(env: Record<string, string | undefined>): Recor
     if (v && out[label] === undefined) out[label] = v;
   }
   return out;
+}
+
+/** The matcher of a per-file rule's glob: a glob without `/` matches the file name, as in LOGFERRY_PARSERS. */
+export function fileGlob(glob: string): (path: string) => boolean {
+  return picomatch(glob, { dot: true, basename: !glob.includes('/') });
 }
 
 /** Entries separated by `;` (`;;` is a literal `;`), as in LOGFERRY_PARSERS and LOGFERRY_DROP; trimmed, empty ones left out. */

@@ -1,10 +1,10 @@
 // The parse stage between the tailers and the batcher: per file, lines → records → fields, time, level.
 //
 // Records are container lines unwrapped and multiline records joined; they go on to the sink's encoder.
-import picomatch from 'picomatch';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { LogRecord } from '../sinks/sink.js';
 import { type AssembledRecord, RecordAssembler } from './assembler.js';
+import { fileGlob } from './enrich.js';
 import { normalizeLevel } from './level.js';
 import { compileMultiline, type StartRuleFactory } from './multiline.js';
 import { type Fields, type ParserSpec, parseParserSpec } from './parsers.js';
@@ -105,7 +105,7 @@ function compile(o: ParseOptions): Compiled {
   return {
     defaultSpec: spec(o.parser, 'LOGFERRY_PARSER'),
     rules: o.parsers.map((r) => ({
-      match: picomatch(r.glob, { dot: true, basename: !r.glob.includes('/') }),
+      match: fileGlob(r.glob),
       spec: spec(r.parser, 'LOGFERRY_PARSERS'),
     })),
     multiline,

@@ -73,12 +73,12 @@ test('drop, keep and min-level: per file, by message or field; counted per rule 
     ['GET /api 500'],
   );
   assert.deepEqual(h.stage.dropped, { drop: 2, keep: 1, min_level: 1, rate_limit: 0 });
-  assert.equal(h.stage.droppedByFile.get('/logs/app.log'), 4);
+  assert.equal(h.stage.droppedFrom(h.src), 4);
   assert.equal(h.skipped.length, 4);
   // The glob rule applies to its file only.
   const noisy = source('/logs/noisy.log');
   h.stage.record(noisy, rec('anything', { level: 'warn' }), noisy.ack, 1);
-  assert.equal(h.stage.droppedByFile.get('/logs/noisy.log'), 1);
+  assert.equal(h.stage.droppedFrom(noisy), 1);
 });
 
 test('redaction of the message, nested fields and LOGFERRY_REDACT_FIELDS; fieldsJson is rebuilt', (t) => {
