@@ -94,9 +94,17 @@ const gauge = (name: string, help: string, read: Series['read']): Series => ({
 });
 
 /** The agent's own series. To add one: a line here (and a source method, if it reads new state). */
-function agentSeries(source: MetricsSource, delivery: () => DeliveryStats): Series[] {
-  const files = () => source.fileStats();
-  const send = () => source.sendStats();
+/** What one scrape reads of the pipeline, once, so every series of the scrape comes from the same moment. */
+interface Snapshot {
+  files: FileStat[];
+  send: SendStats;
+  delivery: DeliveryStats;
+}
+
+function agentSeries(source: MetricsSource, now: () => Snapshot): Series[] {
+  const files = () => now().files;
+  const send = () => now().send;
+  const delivery = () => now().delivery;
   const perFile = (v: (f: FileStat) => number) => () => files().map((f): Sample => [{ file: f.path }, v(f)]);
   /** Per file, where the value is known (files the feature applies to). */
   const someFiles = (v: (f: FileStat) => number | undefined) => () =>
@@ -124,12 +132,12 @@ function agentSeries(source: MetricsSource, delivery: () => DeliveryStats): Seri
     counter('records_sent_total', 'Records acknowledged by the collector.', () => send().recordsSent),
     counter('bytes_sent_total', 'Request body bytes (on the wire) acknowledged.', () => send().bytesSent),
     counter('requests_total', 'Requests by outcome (HTTP status, network, timeout).', () =>
-      [...send().requests].map(([status, n]): Sample => [{ status }, n]),
+      byKey(send().requests, 'status'),
     ),
     counter(
       'batches_sealed_total',
       'Batches sealed, by reason: full, age (the flush interval), caught_up (a backlog read to its end), flush (rotation, shutdown).',
-      () => Object.entries(source.batchesSealed()).map(([reason, n]): Sample => [{ reason }, n]),
+      () => byKey(source.batchesSealed(), 'reason'),
     ),
     counter(
       'files_refused_total',
@@ -334,12 +342,13 @@ export function render(series: readonly Series[]): string {
 }
 
 export function createMetrics(source: MetricsSource): Metrics {
-  let delivery: DeliveryStats | null = null;
-  const series = [...agentSeries(source, () => delivery!), ...processSeries()];
+  let snapshot: Snapshot | null = null;
+  const series = [...agentSeries(source, () => snapshot!), ...processSeries()];
   return {
     contentType: CONTENT_TYPE,
     metrics: async () => {
-      delivery = await source.deliveryStats();
+      const delivery = await source.deliveryStats();
+      snapshot = { files: source.fileStats(), send: source.sendStats(), delivery };
       return render(series);
     },
   };
