@@ -21,6 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type Agent, agentStarted, startAgent } from '../helpers/agent.js';
 import { FAST_ENV } from '../helpers/fast-env.js';
+import { waitFor } from '../helpers/wait-for.js';
 import type { Action, RunSettings } from './actions.js';
 import { type CollectorMode, type SwitchCollector, startSwitchCollector } from './switch-collector.js';
 
@@ -66,14 +67,12 @@ export interface RunResult {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-async function until(cond: () => Promise<boolean> | boolean, ms: number, every = 50): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    if (await cond()) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(every);
-  }
-}
+/** waitFor, answering whether the condition came true in time instead of throwing. */
+const until = (cond: () => Promise<boolean> | boolean, ms: number, every = 50): Promise<boolean> =>
+  waitFor(cond, { timeoutMs: ms, intervalMs: every }).then(
+    () => true,
+    () => false,
+  );
 
 /**
  * `checkIdSalt` (pending: 'id-salt'): also fail when two contents of one inode share ids, or a line of a

@@ -1,18 +1,14 @@
 // The dead-letter files: bounded together, never rotated away; a full set pauses until space is freed.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, symlink, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
 import { DeadLetterFile, DeadLetterFullError, deadLetterBytes } from '../../src/send/dead-letter.js';
 import { readCapped } from '../../src/send/sender.js';
+import { tempDir } from '../helpers/agent.js';
 
-async function dir(t: { after(fn: () => Promise<void>): void }): Promise<string> {
-  const d = await mkdtemp(join(tmpdir(), 'logferry-dl-'));
-  t.after(() => rm(d, { recursive: true, force: true }));
-  return d;
-}
+const dir = (t: Parameters<typeof tempDir>[0]) => tempDir(t, 'logferry-dl-');
 
 const record = (i: number) => Buffer.from(`${JSON.stringify({ id: `r${i}`, message: 'x'.repeat(50) })}\n`);
 

@@ -2,14 +2,14 @@
 // connection limit holds, HTTP/2 is not used even when the server offers it, timeouts and aborts end a request.
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createSecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { dumpBody, HttpPool, readBody } from '../../src/send/http-pool.js';
+import { tempDir } from '../helpers/agent.js';
 
 const OPTS = { connections: 2, keepAliveTimeout: 30_000, idleTimeout: 10_000, connectTimeout: 5_000 };
 
@@ -75,8 +75,7 @@ test('concurrent requests open at most `connections` connections, and reuse them
 });
 
 test('an https server that offers HTTP/2 is spoken to in HTTP/1.1, with TLS verified against the CA', async (t) => {
-  const dir = mkdtempSync(join(tmpdir(), 'logferry-h2-'));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = await tempDir(t, 'logferry-h2-');
   const key = join(dir, 'key.pem');
   const cert = join(dir, 'cert.pem');
   execFileSync(

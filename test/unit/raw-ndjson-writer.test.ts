@@ -274,3 +274,34 @@ test('a line is taken as it is exactly when it is valid UTF-8 (as isUtf8 says), 
   }
   assert.ok(taken > 1000 && left > 1000, `both kinds seen: ${taken} taken, ${left} left`);
 });
+
+test('every byte value alone, at every position of a 16-byte block, in the tail and past the end', () => {
+  const { writer, alloc } = arenaOf(1 << 20, '');
+  const src = source('2026-11-25T12:00:00.000Z');
+  const dst = alloc(1 << 16);
+  const buf = alloc(64);
+  for (let c = 0; c < 256; c++) {
+    for (const len of [1, 15, 16, 17, 33]) {
+      for (let at = 0; at < len; at++) {
+        // Plain bytes after the line: the 16-byte blocks read past its end, and only its end may stop them.
+        buf.fill(0x62, 0, 64);
+        buf.fill(0x61, 0, len);
+        buf[at] = c;
+        const line = buf.subarray(0, len);
+        writer.use(src);
+        writer.lineTable.set([0, len]);
+        const n = writer.writeLines(dst, 0, 4096, buf, 0, 1, 7);
+        if (!isUtf8(line)) {
+          assert.equal(n, 0, `byte ${c} at ${at} of ${len}: not UTF-8, left to the records path`);
+          continue;
+        }
+        assert.equal(n, 1, `byte ${c} at ${at} of ${len}`);
+        assert.equal(
+          dst.toString('utf8', 0, writer.linesEnd),
+          reference(line.toString('utf8'), 7, src.timestamp, false, ''),
+          `byte ${c} at ${at} of ${len}`,
+        );
+      }
+    }
+  }
+});

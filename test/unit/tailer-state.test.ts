@@ -1,8 +1,7 @@
 // The tailer's transition table, entry by entry; its descriptor rule; and the table that owns the tailers.
 import assert from 'node:assert/strict';
 import type { FileHandle } from 'node:fs/promises';
-import { mkdtemp, open, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { open, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import fc from 'fast-check';
@@ -23,6 +22,7 @@ import {
 } from '../../src/tail/tailer-state.js';
 import { TailerTable } from '../../src/tail/tailer-table.js';
 import { RateLimitedLog } from '../../src/telemetry/rate-limited-log.js';
+import { tempDir } from '../helpers/agent.js';
 
 /** Written out again, apart from the code: every allowed transition, and no other. */
 const ALLOWED = `
@@ -152,8 +152,8 @@ test('random event sequences keep the invariants', () => {
   );
 });
 
-async function fixture() {
-  const dir = await mkdtemp(join(tmpdir(), 'logferry-tailer-table-'));
+async function fixture(t: Parameters<typeof tempDir>[0]) {
+  const dir = await tempDir(t, 'logferry-tailer-table-');
   const path = join(dir, 'a.log');
   await writeFile(path, 'one\n');
   const logs: Record<string, unknown>[] = [];
@@ -174,63 +174,51 @@ async function fixture() {
   return { dir, path, table, logs, events, make };
 }
 
-test('the table closes a descriptor given up, and keeps a forgotten file by its path', async () => {
-  const f = await fixture();
-  try {
-    const { t, fh } = await f.make();
-    f.table.addPath(f.path, t);
-    assert.equal(f.table.atPath(f.path), t);
-    assert.ok(f.table.step(t, 'eof'));
-    assert.ok(f.table.step(t, 'idle-timeout'));
-    assert.equal(f.events.released, 1);
-    await new Promise((r) => setImmediate(r));
-    assert.equal(fh.fd, -1, 'closed');
-    assert.ok(f.table.step(t, 'forget-idle'));
-    assert.equal(f.table.has(t.key), false);
-    assert.equal(f.table.atPath(f.path), undefined);
-    assert.equal(f.table.forgottenAt(f.path), t.key);
-    assert.ok(f.table.follows(f.path));
-    assert.deepEqual(f.events.left, [t]);
-  } finally {
-    await rm(f.dir, { recursive: true, force: true });
-  }
+test('the table closes a descriptor given up, and keeps a forgotten file by its path', async (ctx) => {
+  const f = await fixture(ctx);
+  const { t, fh } = await f.make();
+  f.table.addPath(f.path, t);
+  assert.equal(f.table.atPath(f.path), t);
+  assert.ok(f.table.step(t, 'eof'));
+  assert.ok(f.table.step(t, 'idle-timeout'));
+  assert.equal(f.events.released, 1);
+  await new Promise((r) => setImmediate(r));
+  assert.equal(fh.fd, -1, 'closed');
+  assert.ok(f.table.step(t, 'forget-idle'));
+  assert.equal(f.table.has(t.key), false);
+  assert.equal(f.table.atPath(f.path), undefined);
+  assert.equal(f.table.forgottenAt(f.path), t.key);
+  assert.ok(f.table.follows(f.path));
+  assert.deepEqual(f.events.left, [t]);
 });
 
-test('a file that lost its path is followed again where it is found; a refused event is logged', async () => {
-  const f = await fixture();
-  try {
-    const { t } = await f.make();
-    f.table.addPath(f.path, t);
-    assert.ok(f.table.step(t, 'path-gone'));
-    assert.equal(t.state, 'rotated');
-    assert.deepEqual(f.table.pathsOf(t), []);
-    const moved = join(f.dir, 'b.log');
-    f.table.addPath(moved, t);
-    assert.equal(t.state, 'reading');
-    assert.equal(t.path, moved);
-    assert.equal(t.dirty, true);
-    assert.equal(f.table.step(t, 'reopened'), false);
-    assert.equal(t.state, 'reading');
-    const bad = f.logs.find((l) => l.code === 'LOGFERRY_TAIL_STATE');
-    assert.ok(bad, 'logged');
-    assert.equal(bad.event, 'reopened');
-    assert.ok(f.table.step(t, 'stopped'));
-    assert.equal(f.table.has(t.key), false);
-  } finally {
-    await rm(f.dir, { recursive: true, force: true });
-  }
+test('a file that lost its path is followed again where it is found; a refused event is logged', async (ctx) => {
+  const f = await fixture(ctx);
+  const { t } = await f.make();
+  f.table.addPath(f.path, t);
+  assert.ok(f.table.step(t, 'path-gone'));
+  assert.equal(t.state, 'rotated');
+  assert.deepEqual(f.table.pathsOf(t), []);
+  const moved = join(f.dir, 'b.log');
+  f.table.addPath(moved, t);
+  assert.equal(t.state, 'reading');
+  assert.equal(t.path, moved);
+  assert.equal(t.dirty, true);
+  assert.equal(f.table.step(t, 'reopened'), false);
+  assert.equal(t.state, 'reading');
+  const bad = f.logs.find((l) => l.code === 'LOGFERRY_TAIL_STATE');
+  assert.ok(bad, 'logged');
+  assert.equal(bad.event, 'reopened');
+  assert.ok(f.table.step(t, 'stopped'));
+  assert.equal(f.table.has(t.key), false);
 });
 
-test('closeAll closes every descriptor and keeps the tailers listed', async () => {
-  const f = await fixture();
-  try {
-    const { t, fh } = await f.make('rotated');
-    await f.table.closeAll();
-    assert.equal(fh.fd, -1);
-    assert.equal(t.state, 'done');
-    assert.equal(t.fh, null);
-    assert.equal(f.table.size, 1);
-  } finally {
-    await rm(f.dir, { recursive: true, force: true });
-  }
+test('closeAll closes every descriptor and keeps the tailers listed', async (ctx) => {
+  const f = await fixture(ctx);
+  const { t, fh } = await f.make('rotated');
+  await f.table.closeAll();
+  assert.equal(fh.fd, -1);
+  assert.equal(t.state, 'done');
+  assert.equal(t.fh, null);
+  assert.equal(f.table.size, 1);
 });
