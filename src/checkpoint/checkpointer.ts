@@ -6,7 +6,7 @@ import type { TailerView } from '../tail/tailer-table.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
 
 /** An acknowledgement is in the checkpoint file at most this long after it arrived (writes coalesced). */
-export const ACK_CHECKPOINT_DELAY_MS = 100;
+const ACK_CHECKPOINT_DELAY_MS = 100;
 
 export class Checkpointer {
   private checkpointing: Promise<void> | null = null;
@@ -18,8 +18,13 @@ export class Checkpointer {
     private readonly tailers: TailerView,
     private readonly store: CheckpointStore,
     private readonly log: Logger,
-    private readonly delayMs = ACK_CHECKPOINT_DELAY_MS,
-  ) {}
+    /** LOGFERRY_CHECKPOINT_INTERVAL_MS: a shorter interval shortens the delay after an acknowledgement too. */
+    intervalMs: number,
+  ) {
+    this.delayMs = Math.min(ACK_CHECKPOINT_DELAY_MS, intervalMs);
+  }
+
+  private readonly delayMs: number;
 
   /** Something was acknowledged: write within delayMs, one write for all that arrive meanwhile. */
   soon(): void {

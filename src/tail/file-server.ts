@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { ByteBudget } from '../batch/byte-budget.js';
 import type { AckTracker } from '../checkpoint/ack-tracker.js';
 import type { CheckpointStore } from '../checkpoint/checkpoint-store.js';
-import { ACK_CHECKPOINT_DELAY_MS, Checkpointer } from '../checkpoint/checkpointer.js';
+import { Checkpointer } from '../checkpoint/checkpointer.js';
 import type { Trust } from '../discover/trust.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { openChecked, reopenChecked, sizeIsHonest } from './checked-open.js';
@@ -123,12 +123,7 @@ export class FileServer {
       (t) => this.readable.delete(t),
       this.noisy,
     );
-    this.checkpointer = new Checkpointer(
-      this.tailers,
-      store,
-      log,
-      Math.min(ACK_CHECKPOINT_DELAY_MS, opts.checkpointIntervalMs),
-    );
+    this.checkpointer = new Checkpointer(this.tailers, store, log, opts.checkpointIntervalMs);
     this.resumer = new Resumer(
       opts,
       store,
@@ -567,8 +562,7 @@ export class FileServer {
     }
     for (const t of this.tailers.values()) {
       // Rotated files get no events from the watcher: poll them. Active ones have the watcher, and the
-      // rescan (which compares sizes) as a guard against a missed event; polling 1,000 quiet files would
-      // cost more CPU than the rest of the agent at rest.
+      // rescan (which compares sizes) as a guard against a missed event, so they are not polled.
       if (t.state === 'rotated') this.markReadable(t);
     }
   }
