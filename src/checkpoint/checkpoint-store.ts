@@ -1,6 +1,6 @@
 // The checkpoint file: per file identity, the acknowledged offset; written atomically, set aside when corrupt.
-import { closeSync, constants, fsyncSync, openSync, renameSync, unlinkSync, writeSync } from 'node:fs';
-import { mkdir, open, rename, unlink } from 'node:fs/promises';
+import { closeSync, constants, fsyncSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import type { Logger } from 'pino';
 import { LogferryError } from '../errors.js';
@@ -39,13 +39,6 @@ const VERSION = 1;
  */
 const TEMP_FLAGS = constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW;
 const READ_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK;
-
-/** Remove a stale temp file (or whatever was planted at its name): unlink does not follow a symlink. */
-async function removeStale(path: string): Promise<void> {
-  await unlink(path).catch((err: NodeJS.ErrnoException) => {
-    if (err.code !== 'ENOENT') throw err;
-  });
-}
 
 /** The checkpoint file's text, or null when there is none; a symlink or non-regular file is an error. */
 async function readState(path: string): Promise<string | null> {
@@ -206,7 +199,8 @@ export class CheckpointStore {
     const data = this.serialize();
     const tmp = `${this.file}.tmp`;
     try {
-      await removeStale(tmp);
+      // A stale temp file (or a link planted at its name) goes first: rm removes a link, not its target.
+      await rm(tmp, { force: true });
       const fh = await open(tmp, TEMP_FLAGS, 0o600);
       try {
         await fh.writeFile(data);
@@ -239,11 +233,7 @@ export class CheckpointStore {
   flushSync(): void {
     // Not flush()'s temp file: a write of it still in flight could land in the renamed file after ours.
     const tmp = `${this.file}.tmp-exit`;
-    try {
-      unlinkSync(tmp);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    }
+    rmSync(tmp, { force: true });
     const fd = openSync(tmp, TEMP_FLAGS, 0o600);
     try {
       writeSync(fd, this.serialize());
