@@ -15,6 +15,10 @@ export interface CheckpointEntry {
   fingerprint: Hashed;
   /** Hash of the bytes just before `offset`, or null when offset is 0. */
   tail: Hashed | null;
+  /**
+   * The record ids' key. With an empty fingerprint it vouches for no content: it is a previous content's
+   * (the file was truncated), and salts the key of whatever the file holds next.
+   */
   idKey: string;
   updatedAt: string;
   /**

@@ -1,6 +1,6 @@
 // Writes the acknowledged offsets of tracked files to the checkpoint store, one write at a time.
 import type { Logger } from 'pino';
-import { identity, identitySync } from '../tail/file-identity.js';
+import { EMPTY_FINGERPRINT, identity, identitySync } from '../tail/file-identity.js';
 import type { Tailer } from '../tail/tailer.js';
 import type { TailerView } from '../tail/tailer-table.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
@@ -61,7 +61,7 @@ export class Checkpointer {
 
   private async writeCheckpoint(): Promise<void> {
     for (const t of [...this.tailers.values()]) {
-      if (!t.dirty || t.idPrefix === '') continue;
+      if (!t.dirty || keyOf(t) === '') continue;
       // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
       t.dirty = false;
       const entry = await this.entryFor(t).catch(() => null);
@@ -85,8 +85,12 @@ export class Checkpointer {
    */
   writeSync(): void {
     for (const t of this.tailers.values()) {
-      if (!t.dirty || t.idPrefix === '' || t.fh === null) continue;
+      if (!t.dirty || keyOf(t) === '' || t.fh === null) continue;
       try {
+        if (t.idPrefix === '') {
+          this.store.set(saltEntry(t));
+          continue;
+        }
         // As in entryFor: a file that no longer holds what was read keeps its entry as it was.
         const offset = t.ack.committed;
         const id = identitySync(t.fh.fd, t.fingerprint, t.readOffset, offset);
@@ -109,6 +113,7 @@ export class Checkpointer {
   private async entryFor(t: Tailer): Promise<CheckpointEntry | null> {
     const fh = t.fh;
     if (fh === null) return null;
+    if (t.idPrefix === '') return saltEntry(t);
     // The identity written must describe the bytes the offset counts: those the tailer read. A file
     // truncated (and maybe rewritten) that the tailer has not looked at since would lend this entry its
     // new head and tail, and the next start would resume the new content past its first lines. Such a
@@ -122,4 +127,26 @@ export class Checkpointer {
     if (id.fingerprint.len > t.fingerprint.len) t.fingerprint = id.fingerprint;
     return { key: t.key, path: t.path, offset, ...id, idKey, updatedAt: new Date().toISOString() };
   }
+}
+
+/** The key an entry for `t` would hold: its own, or the previous content's while it has none (see saltEntry). */
+function keyOf(t: Tailer): string {
+  return t.idPrefix === '' ? t.idSalt : t.idKey;
+}
+
+/**
+ * A truncated file whose new content has no id key yet (nothing read, or no whole first line): its entry
+ * vouches for no byte and keeps the previous content's key, so a restart salts the new content's key
+ * with it as this run does (see Resumer.createTailer).
+ */
+function saltEntry(t: Tailer): CheckpointEntry {
+  return {
+    key: t.key,
+    path: t.path,
+    offset: 0,
+    fingerprint: EMPTY_FINGERPRINT,
+    tail: null,
+    idKey: t.idSalt,
+    updatedAt: new Date().toISOString(),
+  };
 }

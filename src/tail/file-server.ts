@@ -510,8 +510,14 @@ export class FileServer {
     t.pendingCharged = now;
   }
 
+  /**
+   * An id key for the unfinished line about to be delivered. Only then: a key fixed from a file with nothing
+   * to deliver (an empty head) would be kept for the lines written later, and a restart computes theirs
+   * from their head.
+   */
   private async ensureId(t: Tailer): Promise<void> {
-    if (t.idPrefix === '' && t.fh !== null) t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
+    if (t.idPrefix === '' && t.fh !== null && t.framer.pendingBytes > 0)
+      t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
   }
 
   /** Deliver the unfinished last line as it is (with an id key and a read time); recharge the budget. */

@@ -81,14 +81,18 @@ export class Resumer {
       this.out,
       this.onCommit,
     );
-    if (resumed) t.setIdKey(entry!.idKey);
+    // An entry that vouches for no byte (offset 0, empty fingerprint) proves nothing of the content: its key
+    // may be a previous content's (truncated, the new one never checkpointed). It salts the new key instead,
+    // and the entry is rewritten once the file's head gives one.
+    const trusted = resumed && entry!.fingerprint.len > 0;
+    if (trusted) t.setIdKey(entry!.idKey);
     else {
       // New lines under an identity whose ids were given before (a reused inode, a file replaced or
       // truncated): salted with the old key, so a collector dropping duplicates by id keeps them.
       if (entry) t.idSalt = entry.idKey;
       if (offset > 0) t.setHeadIdKey(await idKey(fh, dev, ino));
     }
-    t.dirty = !resumed;
+    t.dirty = !trusted;
     this.tailers.add(t);
     this.log.info({ path, offset, size, from: why }, 'following file');
     return t;

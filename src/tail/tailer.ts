@@ -105,6 +105,8 @@ export class Tailer implements LineReceiver, RawLineSource {
 
   setIdKey(key: string): void {
     this.idPrefix = `${key}:`;
+    // The entry must say so before a restart: it may hold the previous content's key, or none.
+    this.dirty = true;
   }
 
   /**

@@ -1,7 +1,7 @@
 // The life of a followed file: START_AT at the first start only, ids of a replaced file, forgetting idle files,
 // files lost while waiting for a descriptor, and checkpoints that follow acknowledgements.
 import assert from 'node:assert/strict';
-import { access, appendFile, mkdtemp, rename, rm, stat, unlink, writeFile } from 'node:fs/promises';
+import { access, appendFile, mkdtemp, rename, rm, stat, truncate, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { checkpointOffset } from '../helpers/checkpoint-file.js';
@@ -109,6 +109,60 @@ test("a file that reuses a deleted one's inode and first line gets new record id
   );
   // The header line is in both files at offset 0: two different lines, two ids.
   assert.equal(new Set(r.c.records.filter((x) => x.message === 'header').map((x) => x.id)).size, 2);
+});
+
+test('each content of a file truncated across restarts gets its own ids, the same first line or not', async (t) => {
+  // A short shutdown: the collector refuses, and the stops give up waiting for it.
+  const r = await rig(t, {
+    prefix: 'logferry-life-trunc-ids-',
+    env: { LOGFERRY_SHUTDOWN_TIMEOUT_MS: '500' },
+  });
+  // Every record the agent offered, with the content it was offered in (the collector refuses until the end).
+  const offered: { phase: string; id: string; message: string }[] = [];
+  let phase = 'A';
+  r.c.fault = (_req, records) => {
+    if (phase === 'C') return undefined;
+    for (const x of records) offered.push({ phase, id: x.id, message: x.message });
+    return { status: 503 };
+  };
+  const tried = (m: string) => offered.some((x) => x.message === m);
+  await writeFile(r.logFile, '');
+  let a = await r.start();
+  await appendFile(r.logFile, 'same first line\nA-1\n');
+  await waitFor(() => tried('A-1'), { what: 'A offered' });
+  await truncate(r.logFile, 0);
+  await waitFor(() => a.stdout.includes('file truncated'), { what: 'the truncation noticed' });
+  // Stopped with nothing of the new content read: the checkpoint has no key of the new content to give.
+  a.kill('SIGTERM');
+  assert.equal(await a.exited, 0);
+  phase = 'B';
+  a = await r.start();
+  await appendFile(r.logFile, 'same first line\nB-1\n');
+  await waitFor(() => tried('B-1'), { what: 'B offered' });
+  a.kill('SIGTERM');
+  assert.equal(await a.exited, 0);
+  // Truncated and rewritten while stopped, the same first line again.
+  await truncate(r.logFile, 0);
+  await appendFile(r.logFile, 'same first line\nC-1\n');
+  phase = 'C';
+  await r.start();
+  await waitFor(() => has(r, 'C-1'), { what: 'C delivered' });
+  const ids = (p: string) =>
+    new Set([...offered.filter((x) => x.phase === p), ...(p === 'C' ? r.c.records : [])].map((x) => x.id));
+  const [A, B, C] = [ids('A'), ids('B'), ids('C')];
+  assert.equal(A.size, 2);
+  assert.equal(B.size, 2);
+  assert.equal(C.size, 2);
+  for (const [x, y, what] of [
+    [A, B, 'A and B'],
+    [A, C, 'A and C'],
+    [B, C, 'B and C'],
+  ] as const)
+    assert.deepEqual(
+      [...x].filter((id) => y.has(id)),
+      [],
+      `${what} share ids`,
+    );
 });
 
 test('an idle, fully delivered file is forgotten, resumes from its checkpoint, and its entry goes with it', async (t) => {
