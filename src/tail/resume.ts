@@ -142,7 +142,10 @@ export class Resumer {
     const fh = await reopenChecked(found, { dev, ino }, this.policy);
     if (fh === null) return;
     const size = Number((await fh.stat()).size);
-    if (size < entry.offset || (size === entry.offset && !grace)) {
+    // Shorter than the entry, or not starting with the bytes it vouches for: not the file we had, but a
+    // stranger beside ours that got its inode (a copy made while we were stopped, say). Not read.
+    const stranger = size < entry.offset || !(await fingerprintMatches(fh, entry.fingerprint));
+    if (stranger || (size === entry.offset && !grace)) {
       await fh.close();
       this.store.retire(entry.key);
       return;
@@ -150,7 +153,7 @@ export class Resumer {
     this.descriptors.take();
     const t = await this.createTailer(fh, dev, ino, entry.path, size, false, entry, 'rotated');
     if (t.readOffset === 0 && entry.offset > 0) {
-      // Not the file we had: a stranger beside ours (the table closes it and frees its descriptor).
+      // Its bytes before the offset differ: a stranger too (the table closes it and frees its descriptor).
       this.tailers.step(t, 'lost');
       this.store.retire(entry.key);
       return;

@@ -111,6 +111,52 @@ test("a file that reuses a deleted one's inode and first line gets new record id
   assert.equal(new Set(r.c.records.filter((x) => x.message === 'header').map((x) => x.id)).size, 2);
 });
 
+test('a stranger that got the inode of a file deleted while stopped is not read as its rotated rest', async (t) => {
+  const r = await rig(t, { prefix: 'logferry-life-stranger-' });
+  const shm = await mkdtemp('/dev/shm/logferry-life-stranger-').catch(() => null);
+  if (shm !== null) t.after(() => rm(shm, { recursive: true, force: true }));
+  const stateDir = shm ?? r.stateDir;
+  // Refused, so the file's entry stays at offset 0: it vouches only for the bytes read (its fingerprint).
+  r.c.fault = () => ({ status: 503 });
+  await writeFile(r.logFile, 'ours-1\nours-2\n');
+  const ino = (await stat(r.logFile)).ino;
+  const a = await r.start({ LOGFERRY_STATE_DIR: stateDir });
+  await waitFor(async () => (await checkpointOffset(stateDir, r.logFile)) === 0, { what: 'its entry' });
+  a.kill('SIGKILL');
+  await a.exited;
+  await unlink(r.logFile);
+  // Beside it, under a name the pattern does not match, a file with other content and the freed inode.
+  let n = 0;
+  const got = await waitFor(
+    async () => {
+      const probe = join(r.logDir, `copy-${n++}.txt`);
+      await writeFile(probe, 'stranger-1\nstranger-2\n');
+      return (await stat(probe)).ino === ino;
+    },
+    { what: 'a file with the freed inode', timeoutMs: 5000 },
+  ).then(
+    () => true,
+    () => false,
+  );
+  if (!got) {
+    t.skip('the file system did not hand out the freed inode again');
+    return;
+  }
+  r.c.fault = null;
+  const b = await r.start({ LOGFERRY_STATE_DIR: stateDir });
+  await writeFile(join(r.logDir, 'later.log'), 'later-1\n');
+  await waitFor(() => has(r, 'later-1'), { what: 'a line written after the restart' });
+  await waitFor(async () => (await checkpointOffset(stateDir, r.logFile)) === -1, {
+    what: 'the entry of the deleted file let go',
+  });
+  assert.deepEqual(
+    messages(r).filter((m) => m.startsWith('stranger')),
+    [],
+    'the stranger was read',
+  );
+  assert.ok(!b.stdout.includes('reading the rest of a file rotated while stopped'));
+});
+
 test('each content of a file truncated across restarts gets its own ids, the same first line or not', async (t) => {
   // A short shutdown: the collector refuses, and the stops give up waiting for it.
   const r = await rig(t, {
