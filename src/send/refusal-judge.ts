@@ -5,9 +5,15 @@
 // accepted. Without that evidence, or when several different records in a row are refused for the same
 // reason with no acceptance between them, delivery is held: the record is sent again after a backoff (the
 // collector may have changed its mind meanwhile) and judged again when it is refused again.
+// Refused again, an acceptance that arrived after the record was first sent is evidence too: the records
+// sent beside it were taken while it was refused twice. Without this, a record whose neighbours all went
+// out with it would wait for the file's next line, which a quiet application may never write.
 
 /** Distinct lone records refused for one reason, with no acceptance between them, that mean "refuses everything". */
 export const REFUSALS_BEFORE_HOLD = 5;
+
+/** Held lone records remembered; as many as can wait at once is far fewer (the buffer bounds them). */
+const HELD_ONCE_MAX = 4096;
 
 export type SingleVerdict = 'poison' | 'hold';
 export type BatchVerdict = 'split' | 'hold';
@@ -31,6 +37,10 @@ export class RefusalJudge {
   private sentCount = 0;
   /** Highest number of a request that was accepted. */
   private acceptedUpTo = 0;
+  /** `sentCount` when the latest acceptance arrived. */
+  private acceptedAtSent = 0;
+  /** Lone records held at least once (judged again when refused again); bounded, oldest forgotten first. */
+  private readonly heldOnce = new Set<string>();
   private streakKey = '';
   private readonly streak = new Set<string>();
   holding: Holding | null = null;
@@ -53,6 +63,7 @@ export class RefusalJudge {
   /** A request holding records was accepted (some or all of them stored). */
   accepted(request: number): void {
     if (request > this.acceptedUpTo) this.acceptedUpTo = request;
+    this.acceptedAtSent = this.sentCount;
     this.streak.clear();
     this.streakKey = '';
     this.holding = null;
@@ -64,18 +75,33 @@ export class RefusalJudge {
   }
 
   /**
-   * A record alone was refused (`id`: the record, `familyMark`: `mark()` when its family was first refused).
-   * Asking again for the same record (after a wait) does not count it twice.
+   * A record alone was refused (`id`: the record, `familyMark`: `mark()` when its family was first refused,
+   * `firstSent`: the number of the first request that held it). Asking again for the same record (after a
+   * wait) does not count it twice.
    */
-  refusedSingle(status: number, reason: string, id: string, familyMark: number): SingleVerdict {
+  refusedSingle(
+    status: number,
+    reason: string,
+    id: string,
+    familyMark: number,
+    firstSent = Number.POSITIVE_INFINITY,
+  ): SingleVerdict {
     const key = refusalKey(status, reason);
     if (key !== this.streakKey) {
       this.streak.clear();
       this.streakKey = key;
     }
     this.streak.add(id);
-    const evidence = this.acceptedUpTo > familyMark;
-    if (evidence && this.streak.size < this.limit) return 'poison';
+    const again = this.heldOnce.has(id);
+    const evidence = this.acceptedUpTo > familyMark || (again && this.acceptedAtSent >= firstSent);
+    if (evidence && this.streak.size < this.limit) {
+      this.heldOnce.delete(id);
+      return 'poison';
+    }
+    if (!again) {
+      if (this.heldOnce.size >= HELD_ONCE_MAX) this.heldOnce.delete(this.heldOnce.values().next().value!);
+      this.heldOnce.add(id);
+    }
     this.holding ??= { key, status, reason, since: this.now() };
     return 'hold';
   }

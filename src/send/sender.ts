@@ -93,6 +93,8 @@ export class Sender {
   private readonly heldBefore = new WeakMap<Batch, number>();
   /** Per family (the batch parts were split from): `judge.mark()` when it was first refused for content. */
   private readonly familyMarks = new WeakMap<Batch, number>();
+  /** Per batch: the number of the first request that carried it (see RefusalJudge.refusedSingle). */
+  private readonly firstSends = new WeakMap<Batch, number>();
   /** A distinct id per lone record's batch, for the judge's "different records" count. */
   private readonly singleIds = new WeakMap<Batch, string>();
   private nextSingleId = 0;
@@ -179,6 +181,7 @@ export class Sender {
     this.heldBefore.delete(batch);
     for (let attempt = before ?? 0; !signal.aborted; attempt++) {
       const request = this.judge.sent();
+      if (!this.firstSends.has(current)) this.firstSends.set(current, request);
       const res = await this.post(current);
       const { outcome, retryAfter, reason } = res;
       let verdict: SinkVerdict = decide(outcome, retryAfter, attempt, current.records, this.opts);
@@ -307,7 +310,14 @@ export class Sender {
       await splitBatch(current, this.sink, this.budget, this.log, (...parts) => this.queue.unshift(...parts));
       return;
     }
-    if (this.judge.refusedSingle(status, why, this.singleId(current), mark) === 'poison') {
+    const verdict = this.judge.refusedSingle(
+      status,
+      why,
+      this.singleId(current),
+      mark,
+      this.firstSends.get(current),
+    );
+    if (verdict === 'poison') {
       await this.deadLetterRefused(current, status, deadReason);
       return;
     }
@@ -461,6 +471,7 @@ export class Sender {
                 it.reason,
                 items[it.index]?.id ?? String(it.index),
                 mark,
+                this.firstSends.get(batch),
               ) === 'hold',
           );
           if (held.length > 0) {

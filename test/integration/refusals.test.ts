@@ -185,6 +185,34 @@ test('one poison record in a batch: isolated by splitting, its neighbours delive
   assert.equal((await deadLetters(r.stateDir)).length, 1);
 });
 
+test('a poison record sent beside all its neighbours, then a quiet file: dead-lettered, the checkpoint passes it', async (t) => {
+  // One record per request, all in flight at once: no request is sent after the poison's refusal, and the
+  // application writes nothing more, so the only evidence is the neighbours' acceptance meanwhile.
+  const r = await rig(t, {
+    prefix: 'logferry-refusals-quiet-',
+    env: { LOGFERRY_BATCH_MAX_RECORDS: '1', LOGFERRY_MAX_IN_FLIGHT: '4' },
+  });
+  const POISON = `poison-${randomUUID()}`;
+  r.c.fault = (_req, recs) =>
+    recs.some((x) => x.message === POISON) ? { status: 400, body: 'bad' } : undefined;
+  const good = tokens('good', 2);
+  await writeLines(r.logFile, [good[0]!, POISON, good[1]!]);
+  await r.start();
+  await delivered(r.c, good, 'the neighbours');
+  await waitFor(async () => (await deadLetters(r.stateDir)).length > 0, {
+    what: 'the poison record dead-lettered with nothing written after it',
+    timeoutMs: 10_000,
+  });
+  assert.deepEqual(
+    (await deadLetters(r.stateDir)).map((d) => d.record.message),
+    [POISON],
+  );
+  const size = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOffset(r.stateDir, r.logFile)) === size, {
+    what: 'the checkpoint past the poison record',
+  });
+});
+
 test('a collector that refuses every record with 400: held (status says so), nothing dead-lettered; delivered once it accepts', async (t) => {
   const r = await rig(t, { prefix: 'logferry-refusals-', withHealthPort: true });
   let refusing = true;

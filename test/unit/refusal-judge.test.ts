@@ -9,7 +9,7 @@ type Step =
   | { accept: string }
   | { mark: string }
   | { batch: [number, string]; want: 'split' | 'hold' }
-  | { single: [number, string, string]; family: string; want: 'poison' | 'hold' };
+  | { single: [number, string, string]; family: string; first?: string; want: 'poison' | 'hold' };
 
 function run(steps: Step[]): void {
   const j = new RefusalJudge(REFUSALS_BEFORE_HOLD, () => 1000);
@@ -21,7 +21,10 @@ function run(steps: Step[]): void {
     else if ('accept' in s) j.accepted(requests.get(s.accept)!);
     else if ('mark' in s) marks.set(s.mark, j.mark());
     else if ('batch' in s) assert.equal(j.refusedBatch(...s.batch), s.want, at);
-    else assert.equal(j.refusedSingle(...s.single, marks.get(s.family)!), s.want, at);
+    else {
+      const first = s.first === undefined ? undefined : requests.get(s.first)!;
+      assert.equal(j.refusedSingle(...s.single, marks.get(s.family)!, first), s.want, at);
+    }
   });
 }
 
@@ -51,14 +54,28 @@ test('the refusal of a lone record arrives before its neighbours are accepted: h
   ]);
 });
 
-test('an acceptance of a request sent BEFORE the refusal is no evidence (it may predate the collector change)', () => {
+test('an acceptance of a request sent BEFORE the refusal is no evidence at first (it may predate the collector change)', () => {
   run([
     { send: 'early' },
     { send: 'p' },
     { mark: 'f' },
     { accept: 'early' },
-    { single: [...X, 'p'], family: 'f', want: 'hold' },
-    { single: [...X, 'p'], family: 'f', want: 'hold' },
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
+    // Refused again after a wait: its neighbour was taken while it was in flight, and nothing else will come.
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'poison' },
+  ]);
+});
+
+test('an acceptance that arrived before the record was sent is never evidence, however often it is refused', () => {
+  run([
+    { send: 'early' },
+    { accept: 'early' },
+    { send: 'p' },
+    { mark: 'f' },
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
+    { send: 'p again' },
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
   ]);
 });
 
