@@ -34,7 +34,7 @@ export const FEATURES = ['symlink-outside', 'http-401', 'poison', 'start-at-end'
  * Features the agent does not honour yet: their actions are generated only when asked for
  * (`LOGFERRY_MODEL_ALL=1`, or `LOGFERRY_MODEL_ENABLE=a,b`). Empty: every feature is in every run.
  */
-export const PENDING = new Set<string>(['id-salt']);
+export const PENDING = new Set<string>([]);
 
 export function enabledFeatures(env: NodeJS.ProcessEnv = process.env): Set<string> {
   const on = new Set<string>(FEATURES.filter((f) => !PENDING.has(f)));

@@ -322,6 +322,14 @@ export async function runModel(
     agent = startAgent(env());
     await agentStarted(agent, 20_000);
   };
+  /** LOGFERRY_MODEL_DUMP=dir: each agent's output and the checkpoint file it left, under dir/<run tag>/. */
+  const dumpAgent = async (a: Agent, how: string): Promise<void> => {
+    if (!process.env.LOGFERRY_MODEL_DUMP) return;
+    const to = join(process.env.LOGFERRY_MODEL_DUMP, tag);
+    await mkdir(to, { recursive: true });
+    const cp = await readFile(join(stateDir, 'checkpoints.json'), 'utf8').catch(() => '');
+    await writeFile(join(to, `agent-${starts}-${how}.log`), `${a.stdout}${a.stderr}\n--- checkpoints\n${cp}`);
+  };
   const stopNow = async (signal: 'SIGKILL' | 'SIGTERM', excuse = true): Promise<void> => {
     if (!agent) return;
     const a = agent;
@@ -344,6 +352,7 @@ export async function runModel(
     } else if (signal === 'SIGTERM' && code !== 0)
       violations.push(`SIGTERM: the agent exited ${code}, not 0`);
     agent = null;
+    await dumpAgent(a, signal);
     await checkCheckpoints(`after ${signal}`);
     // Lines of a file no longer under a watched path and not yet delivered: a restarted agent may never see them.
     if (!excuse) return;
@@ -519,6 +528,12 @@ export async function runModel(
       await (agent as Agent).exited;
     }
     await collector.close();
+    if (process.env.LOGFERRY_MODEL_DUMP) {
+      const to = join(process.env.LOGFERRY_MODEL_DUMP, tag);
+      await mkdir(to, { recursive: true });
+      const sent = collector.seen.map((r) => JSON.stringify(r)).join('\n');
+      await writeFile(join(to, 'run.txt'), [...violations, ...trace, '--- sent', sent].join('\n'));
+    }
     await rm(dir, { recursive: true, force: true, maxRetries: 5 }).catch(() => {});
   }
   const stats = {
