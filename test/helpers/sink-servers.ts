@@ -321,6 +321,10 @@ export type OtlpRequest = {
 };
 
 export interface FakeOtlp extends FakeServer {
+  /**
+   * Requests the collector stored records of. A partial success does not say which records it rejected:
+   * a request it answered with one is here whole, unless it rejected every record (then it stored none).
+   */
   exports: OtlpRequest[];
   /** Per request: a fault, or a partial success to answer with. */
   fault:
@@ -366,7 +370,7 @@ export async function startOtlp(tls?: ServerOptions): Promise<FakeOtlp> {
     }
     const fault = f.fault?.(req, decoded);
     if (fault && 'status' in fault) return reply(res, fault);
-    f.exports.push(decoded);
+    if (!fault || fault.rejected < otlpRecords([decoded]).length) f.exports.push(decoded);
     const response = fault
       ? { partialSuccess: { rejectedLogRecords: fault.rejected, errorMessage: fault.message } }
       : {};

@@ -294,8 +294,11 @@ for (const encoding of ['protobuf', 'json'] as const) {
     otlp.fault = (_req, decoded) => {
       calls++;
       if (calls === 1) return { status: 503, headers: { 'retry-after': '0' }, body: '' };
-      if (calls === 2) {
-        partial = otlpRecords([decoded]).map((x) => x.body);
+      // The first request of several records after the 503, whichever order the batches arrive in: one that
+      // rejects the lone record of the last batch rejects all it holds, a refusal sent again (test below).
+      const recs = otlpRecords([decoded]);
+      if (partial.length === 0 && recs.length > 1) {
+        partial = recs.map((x) => x.body);
         return { rejected: 1, message: 'one record over the size limit' };
       }
       return undefined;
@@ -367,6 +370,37 @@ for (const encoding of ['protobuf', 'json'] as const) {
     await stopCleanly(a);
   });
 }
+
+test('otlp: a partial success rejecting every record of a request stored none of them: they are sent again and stored once', async (t) => {
+  const otlp = await startOtlp();
+  const r = await sinksRig(t, [() => otlp.close()]);
+  // 41 lines in batches of 40: the lone record of the second batch is rejected once, as when its request is
+  // the one a collector answers with a partial success while the first batch's request is in flight.
+  const lines = tokens('otlp-all-rejected', 41);
+  await writeFile(r.logFile, `${lines.join('\n')}\n`);
+  let loneSent = 0;
+  otlp.fault = (_req, decoded) => {
+    if (otlpRecords([decoded]).length !== 1) return undefined;
+    return loneSent++ === 0 ? { rejected: 1, message: 'one record over the size limit' } : undefined;
+  };
+  await r.start({
+    LOGFERRY_SINK: 'otlp',
+    LOGFERRY_ENDPOINT: otlp.url,
+    LOGFERRY_BATCH_MAX_RECORDS: '40',
+  });
+  const size = (await stat(r.logFile)).size;
+  await waitFor(async () => (await checkpointOf(r)) === size, { what: 'checkpoint at the end' });
+  assert.deepEqual(otlp.violations, []);
+  assert.equal(loneSent, 2, 'the rejected record was not sent again (or sent more than once again)');
+  assert.deepEqual(
+    otlpRecords(otlp.exports)
+      .sort((x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']))
+      .map((x) => x.body),
+    lines,
+    'records missing, stored twice or out of order',
+  );
+  assert.deepEqual(await deadLetters(r), [], 'a record stored on its second sending was dead-lettered');
+});
 
 test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP list); a record answered 400 is isolated and dead-lettered', async (t) => {
   const otlp = await startOtlp();
