@@ -18,11 +18,10 @@ import { type Config, checkConfigFiles, loadConfig, redactUrl } from '../config/
 import { ConfigError } from '../errors.js';
 import { VERSION } from '../pipeline.js';
 import { Credentials, tlsConnectOptions } from '../send/auth.js';
+import { type Answer, ackQueryOf, type CollectorTarget, postBody } from '../send/collector-request.js';
 import { DEAD_LETTER_FILE } from '../send/dead-letter.js';
-import { dumpBody, HttpPool, poolOptions, readBody } from '../send/http-pool.js';
-import { RequestDeadline } from '../send/request-deadline.js';
+import { HttpPool, poolOptions } from '../send/http-pool.js';
 import { backoff, decide, type RetryOptions } from '../send/retry-policy.js';
-import { readCapped, readReason, SUCCESS_BODY_MAX_BYTES } from '../send/sender.js';
 import { awaitAck } from '../send/splunk-ack.js';
 import { createSink } from '../sinks/create.js';
 import { NdjsonSink } from '../sinks/ndjson.js';
@@ -69,6 +68,7 @@ function logRecordOf(o: Record<string, unknown>): LogRecord {
 
 class Replayer {
   private readonly pool: HttpPool;
+  private readonly target: CollectorTarget;
   private readonly sink: Sink;
   private readonly creds: Credentials;
   private readonly retry: RetryOptions;
@@ -91,6 +91,13 @@ class Replayer {
         cfg.endpoint.protocol === 'https:' ? tlsConnectOptions(cfg, log) : undefined,
       ),
     );
+    this.target = {
+      pool: this.pool,
+      sink: this.sink,
+      requestTimeoutMs: cfg.requestTimeoutMs,
+      userAgent: `logferry/${VERSION} replay`,
+      credentials: this.creds,
+    };
   }
 
   close(): Promise<void> {
@@ -107,91 +114,33 @@ class Replayer {
     return this.cfg.compression === 'gzip' ? gzipSync(plain) : plain;
   }
 
-  private async post(body: Buffer): Promise<
-    | {
-        status: number;
-        retryAfter?: string;
-        reason: string;
-        answer?: Buffer;
-        truncated?: boolean;
-        ct?: string;
-      }
-    | { error: 'network' | 'timeout'; reason: string }
-  > {
-    await this.creds.refresh();
-    const headers: Record<string, string> = {
-      ...this.creds.headers(),
-      ...this.sink.headers?.(),
-      'content-type': this.sink.contentType,
-      'user-agent': `logferry/${VERSION} replay`,
-    };
-    if (this.cfg.compression === 'gzip') headers['content-encoding'] = 'gzip';
-    const deadline = new RequestDeadline(this.abort.signal, this.cfg.requestTimeoutMs);
-    try {
-      const res = await this.pool.request({
-        path: this.sink.path,
-        method: 'POST',
-        headers,
-        body,
-        signal: deadline.signal,
-      });
-      const ctRaw = res.headers['content-type'];
-      const ct = Array.isArray(ctRaw) ? ctRaw[0] : ctRaw;
-      const raRaw = res.headers['retry-after'];
-      const retryAfter = Array.isArray(raRaw) ? raRaw[0] : raRaw;
-      if (res.statusCode >= 200 && res.statusCode < 300) {
-        if (!this.sink.readsSuccessBody) {
-          await dumpBody(res.body);
-          return { status: res.statusCode, reason: '' };
-        }
-        const read = await readCapped(res.body, SUCCESS_BODY_MAX_BYTES);
-        return { status: res.statusCode, reason: '', answer: read.body, truncated: read.truncated, ct };
-      }
-      const raw = await readReason(res.body);
-      const reason = (this.sink.describe ? this.sink.describe(raw, ct) : raw.toString('utf8'))
-        .slice(0, 1024)
-        .trim();
-      return { status: res.statusCode, retryAfter, reason };
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      const timeout = code.includes('TIMEOUT') || (err as Error).name === 'TimeoutError';
-      return {
-        error: timeout ? 'timeout' : 'network',
-        reason: `${code || (err as Error).name}: ${(err as Error).message}`,
-      };
-    } finally {
-      deadline.done();
-    }
-  }
-
   /** Send these entries (split down to single records when the collector refuses some). */
   async send(entries: Entry[]): Promise<Outcome> {
     let credsRefreshed = false;
     for (let attempt = 0; ; attempt++) {
-      const res = await this.post(this.body(entries));
-      const outcome = 'error' in res ? { error: res.error } : { status: res.status };
-      let verdict: SinkVerdict = decide(
-        outcome,
-        'error' in res ? undefined : res.retryAfter,
-        attempt,
-        entries.length,
-        this.retry,
+      await this.creds.refresh();
+      // The agent waits for a secret file to be fixed; a command stops and says why.
+      const bad = this.creds.held();
+      if (bad !== null) return { accepted: 0, kept: entries, stopped: bad.message };
+      const res = await postBody(
+        this.target,
+        this.body(entries),
+        this.cfg.compression === 'gzip',
+        this.abort.signal,
       );
-      if (this.sink.judge && 'status' in res && verdict.kind !== 'ok')
-        verdict = this.sink.judge(res.status, res.reason, verdict);
-      const what = 'status' in res ? `HTTP ${res.status}${res.reason ? `: ${res.reason}` : ''}` : res.reason;
+      const status = 'status' in res.outcome ? res.outcome.status : 0;
+      let verdict: SinkVerdict = decide(res.outcome, res.retryAfter, attempt, entries.length, this.retry);
+      if (this.sink.judge && status > 0 && verdict.kind !== 'ok')
+        verdict = this.sink.judge(status, res.reason ?? '', verdict);
+      const what = status > 0 ? `HTTP ${status}${res.reason ? `: ${res.reason}` : ''}` : (res.reason ?? '');
       switch (verdict.kind) {
         case 'ok':
-          return this.accepted(
-            entries,
-            res as { answer?: Buffer; truncated?: boolean; ct?: string },
-            attempt,
-          );
+          return this.accepted(entries, res, attempt);
         case 'dropped':
           // Which entries the collector dropped is not said: keep them all (sent again next time; no loss).
           return { accepted: 0, kept: entries, stopped: null };
         case 'hold':
-          if (!credsRefreshed && 'status' in res && (res.status === 401 || res.status === 403)) {
+          if (!credsRefreshed && (status === 401 || status === 403)) {
             credsRefreshed = true;
             if (await this.creds.refresh(true)) continue;
           }
@@ -214,31 +163,23 @@ class Replayer {
     }
   }
 
-  private async accepted(
-    entries: Entry[],
-    res: { answer?: Buffer; truncated?: boolean; ct?: string },
-    attempt: number,
-  ): Promise<Outcome> {
+  private async accepted(entries: Entry[], res: Answer, attempt: number): Promise<Outcome> {
     const sink = this.sink;
-    if (!sink.accepted || res.answer === undefined)
+    if (!sink.accepted || res.body === undefined)
       return { accepted: entries.length, kept: [], stopped: null };
-    const acc = sink.accepted(res.answer, res.ct, entries.length, res.truncated === true);
+    const acc = sink.accepted(res.body, res.contentType, entries.length, res.truncated === true);
     switch (acc.kind) {
       case 'all':
         return { accepted: entries.length, kept: [], stopped: null };
       case 'dropped':
         return { accepted: 0, kept: entries, stopped: null };
       case 'ack': {
-        const ackQuery = async (path: string, body: Buffer) => {
-          const r = await this.pool.request({
-            path,
-            method: 'POST',
-            headers: { ...this.creds.headers(), ...sink.headers?.(), 'content-type': 'application/json' },
-            body,
-          });
-          return { status: r.statusCode, body: await readBody(r.body) };
-        };
-        const acked = await awaitAck(sink.ack!, acc.ackId, ackQuery, this.abort.signal);
+        const acked = await awaitAck(
+          sink.ack!,
+          acc.ackId,
+          ackQueryOf(this.target, this.abort.signal),
+          this.abort.signal,
+        );
         if (acked === 'acked') return { accepted: entries.length, kept: [], stopped: null };
         return { accepted: 0, kept: entries, stopped: 'no indexer acknowledgement in time' };
       }

@@ -14,19 +14,19 @@ import type { Sink, SinkVerdict } from '../sinks/sink.js';
 import type { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import type { Credentials } from './auth.js';
 import { plainBody, splitBatch, subBatch } from './batch-split.js';
+import {
+  type Answer,
+  ackQueryOf,
+  type CollectorTarget,
+  postBody,
+  SUCCESS_BODY_MAX_BYTES,
+} from './collector-request.js';
 import { type DeadLetterFile, deadLetterWrite, groupRefused } from './dead-letter.js';
 import { DeliveryState } from './delivery-state.js';
-import { dumpBody, HttpPool, poolOptions, readBody } from './http-pool.js';
+import { HttpPool, poolOptions } from './http-pool.js';
 import { RefusalJudge } from './refusal-judge.js';
-import { RequestDeadline } from './request-deadline.js';
-import { backoff, decide, type Outcome, type RetryOptions } from './retry-policy.js';
+import { backoff, decide, type RetryOptions } from './retry-policy.js';
 import { type AckQuery, awaitAck } from './splunk-ack.js';
-
-/** Most of an error response body kept for the log and the dead-letter file. */
-const REASON_MAX_CHARS = 1024;
-
-/** Most of a 2xx answer read (per-item results, partial success, ack id); a larger one is unreadable. */
-export const SUCCESS_BODY_MAX_BYTES = 4 * 1024 * 1024;
 
 export interface SenderOptions extends RetryOptions {
   endpoint: URL;
@@ -57,21 +57,11 @@ export interface SenderStats {
   unreadableAnswers: number;
 }
 
-interface PostResult {
-  outcome: Outcome;
-  retryAfter?: string;
-  reason?: string;
-  /** The 2xx answer's body, when the sink reads it (its first bytes only when `truncated`). */
-  body?: Buffer;
-  truncated?: boolean;
-  contentType?: string;
-}
-
 export class Sender {
   private readonly queue: Batch[] = [];
   private inFlight = 0;
   private readonly pool: HttpPool;
-  private stopping: AbortController = new AbortController();
+  private readonly stopping = new AbortController();
   private idleWaiters: (() => void)[] = [];
   readonly stats: SenderStats = {
     requests: new Map(),
@@ -114,6 +104,14 @@ export class Sender {
       poolOptions(opts.maxInFlight, opts.requestTimeoutMs, opts.tls),
     );
     this.sink = opts.sink;
+    this.target = {
+      pool: this.pool,
+      sink: this.sink,
+      requestTimeoutMs: opts.requestTimeoutMs,
+      userAgent: opts.userAgent,
+      credentials: opts.credentials,
+    };
+    this.ackQuery = ackQueryOf(this.target, this.stopping.signal);
     this.deadLetterFormat =
       this.sink instanceof NdjsonSink ? this.sink : new NdjsonSink(opts.endpoint, opts.labels ?? {});
   }
@@ -398,7 +396,7 @@ export class Sender {
    */
   private async afterSuccess(
     batch: Batch,
-    res: PostResult,
+    res: Answer,
     attempt: number,
     request: number,
   ): Promise<Batch | 'done' | 'aborted' | { refused: string }> {
@@ -534,27 +532,8 @@ export class Sender {
   }
 
   /** One indexer-acknowledgement query, with this sender's credentials and protocol headers. */
-  private readonly ackQuery: AckQuery = async (path, body) => {
-    await this.opts.credentials?.refresh();
-    const deadline = new RequestDeadline(this.stopping.signal, this.opts.requestTimeoutMs);
-    try {
-      const res = await this.pool.request({
-        path,
-        method: 'POST',
-        headers: {
-          ...this.opts.credentials?.headers(),
-          ...this.sink.headers?.(),
-          'content-type': 'application/json',
-          'user-agent': this.opts.userAgent,
-        },
-        body,
-        signal: deadline.signal,
-      });
-      return { status: res.statusCode, body: await readBody(res.body) };
-    } finally {
-      deadline.done();
-    }
-  };
+  private readonly target: CollectorTarget;
+  private readonly ackQuery: AckQuery;
 
   /** Dead-letter a batch (indexes null) or some of its records; returns the number written. */
   private async reject(
@@ -578,62 +557,10 @@ export class Sender {
     return n;
   }
 
-  private async post(batch: Batch): Promise<PostResult> {
-    const creds = this.opts.credentials;
+  private async post(batch: Batch): Promise<Answer> {
     // Waits while a re-read secret file cannot be used (nothing is sent); rejects when stopping.
-    if (creds) await creds.usable(this.stopping.signal);
-    const headers: Record<string, string> = {
-      ...creds?.headers(),
-      ...this.sink.headers?.(),
-      'content-type': this.sink.contentType,
-      'user-agent': this.opts.userAgent,
-    };
-    if (batch.compressed) headers['content-encoding'] = 'gzip';
-    const deadline = new RequestDeadline(this.stopping.signal, this.opts.requestTimeoutMs);
-    try {
-      const res = await this.pool.request({
-        path: this.sink.path,
-        method: 'POST',
-        headers,
-        body: batch.wire,
-        signal: deadline.signal,
-      });
-      const ok = res.statusCode >= 200 && res.statusCode < 300;
-      const ct = res.headers['content-type'];
-      const contentType = Array.isArray(ct) ? ct[0] : ct;
-      let reason = '';
-      let body: Buffer | undefined;
-      let truncated = false;
-      if (!ok) {
-        const raw = await readReason(res.body);
-        reason = (this.sink.describe ? this.sink.describe(raw, contentType) : raw.toString('utf8'))
-          .slice(0, REASON_MAX_CHARS)
-          .trim();
-      } else if (this.sink.readsSuccessBody) {
-        const read = await readCapped(res.body, SUCCESS_BODY_MAX_BYTES);
-        body = read.body;
-        truncated = read.truncated;
-      } else await dumpBody(res.body);
-      const ra = res.headers['retry-after'];
-      return {
-        outcome: { status: res.statusCode },
-        retryAfter: Array.isArray(ra) ? ra[0] : ra,
-        reason,
-        body,
-        truncated,
-        contentType,
-      };
-    } catch (err) {
-      const code = (err as { code?: string }).code ?? '';
-      const name = (err as Error).name;
-      const timeout = code === 'LOGFERRY_HTTP_TIMEOUT' || name === 'TimeoutError';
-      return {
-        outcome: { error: timeout ? 'timeout' : 'network' },
-        reason: `${code || name}: ${(err as Error).message}`,
-      };
-    } finally {
-      deadline.done();
-    }
+    await this.opts.credentials?.usable(this.stopping.signal);
+    return postBody(this.target, batch.wire, batch.compressed, this.stopping.signal);
   }
 
   /** Acknowledge: free the budget, and once every part is done move the files' checkpoints. */
@@ -651,30 +578,4 @@ export class Sender {
     this.opts.bodies?.release(batch);
     for (const { tracker, segment } of batch.segments) tracker.done(segment);
   }
-}
-
-/** Most bytes of a 2xx answer kept when it is larger than the cap (a protocol may read its start). */
-const TRUNCATED_PREFIX_BYTES = 64 * 1024;
-
-/** A 2xx body up to `max` bytes; beyond that, its first bytes and `truncated` (the rest is not read). */
-export async function readCapped(
-  body: AsyncIterable<Buffer> & { destroy(): void },
-  max: number,
-): Promise<{ body: Buffer; truncated: boolean }> {
-  const chunks: Buffer[] = [];
-  let n = 0;
-  for await (const chunk of body) {
-    chunks.push(chunk);
-    n += chunk.length;
-    if (n > max) {
-      body.destroy();
-      return { body: Buffer.concat(chunks).subarray(0, TRUNCATED_PREFIX_BYTES), truncated: true };
-    }
-  }
-  return { body: Buffer.concat(chunks), truncated: false };
-}
-
-/** The start of an error answer, for the log and the dead-letter file; best effort, the status decides. */
-export async function readReason(body: AsyncIterable<Buffer> & { destroy(): void }): Promise<Buffer> {
-  return (await readCapped(body, REASON_MAX_CHARS * 4).catch(() => null))?.body ?? Buffer.alloc(0);
 }

@@ -4,8 +4,8 @@ import { readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promise
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { test } from 'node:test';
+import { readCapped } from '../../src/send/collector-request.js';
 import { DeadLetterFile, DeadLetterFullError, deadLetterBytes } from '../../src/send/dead-letter.js';
-import { readCapped } from '../../src/send/sender.js';
 import { tempDir } from '../helpers/agent.js';
 
 const dir = (t: Parameters<typeof tempDir>[0]) => tempDir(t, 'logferry-dl-');
