@@ -5,9 +5,9 @@
 // accepted. Without that evidence, or when several different records in a row are refused for the same
 // reason with no acceptance between them, delivery is held: the record is sent again after a backoff (the
 // collector may have changed its mind meanwhile) and judged again when it is refused again.
-// Refused again, an acceptance that arrived after the record was first sent is evidence too: the records
-// sent beside it were taken while it was refused twice. Without this, a record whose neighbours all went
-// out with it would wait for the file's next line, which a quiet application may never write.
+// Refused again, the acceptance of a request sent after the record first went out (while it was in flight)
+// is evidence too: without it, a record sent together with the rest of a burst would wait for the file's
+// next line, which a quiet application may never write.
 
 /** Distinct lone records refused for one reason, with no acceptance between them, that mean "refuses everything". */
 export const REFUSALS_BEFORE_HOLD = 5;
@@ -37,8 +37,6 @@ export class RefusalJudge {
   private sentCount = 0;
   /** Highest number of a request that was accepted. */
   private acceptedUpTo = 0;
-  /** `sentCount` when the latest acceptance arrived. */
-  private acceptedAtSent = 0;
   /** Lone records held at least once (judged again when refused again); bounded, oldest forgotten first. */
   private readonly heldOnce = new Set<string>();
   private streakKey = '';
@@ -63,7 +61,6 @@ export class RefusalJudge {
   /** A request holding records was accepted (some or all of them stored). */
   accepted(request: number): void {
     if (request > this.acceptedUpTo) this.acceptedUpTo = request;
-    this.acceptedAtSent = this.sentCount;
     this.streak.clear();
     this.streakKey = '';
     this.holding = null;
@@ -93,7 +90,7 @@ export class RefusalJudge {
     }
     this.streak.add(id);
     const again = this.heldOnce.has(id);
-    const evidence = this.acceptedUpTo > familyMark || (again && this.acceptedAtSent >= firstSent);
+    const evidence = this.acceptedUpTo > familyMark || (again && this.acceptedUpTo > firstSent);
     if (evidence && this.streak.size < this.limit) {
       this.heldOnce.delete(id);
       return 'poison';

@@ -374,7 +374,7 @@ export class Sender {
   private singleId(batch: Batch): string {
     let id = this.singleIds.get(batch);
     if (id === undefined) {
-      id = String(++this.nextSingleId);
+      id = `batch ${++this.nextSingleId}`; // apart from the record ids of per-item answers
       this.singleIds.set(batch, id);
     }
     return id;

@@ -54,28 +54,27 @@ test('the refusal of a lone record arrives before its neighbours are accepted: h
   ]);
 });
 
-test('an acceptance of a request sent BEFORE the refusal is no evidence at first (it may predate the collector change)', () => {
+test('an acceptance of a request sent BEFORE the refusal is no evidence (it may predate the collector change)', () => {
   run([
     { send: 'early' },
     { send: 'p' },
     { mark: 'f' },
     { accept: 'early' },
     { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
-    // Refused again after a wait: its neighbour was taken while it was in flight, and nothing else will come.
-    { single: [...X, 'p'], family: 'f', first: 'p', want: 'poison' },
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
   ]);
 });
 
-test('an acceptance that arrived before the record was sent is never evidence, however often it is refused', () => {
+test('a request sent after the record first went out, accepted: poison at its second refusal, not its first', () => {
+  // A burst: the record and the next line's request are in flight together, and nothing more is written.
   run([
-    { send: 'early' },
-    { accept: 'early' },
     { send: 'p' },
+    { send: 'next' },
     { mark: 'f' },
+    { accept: 'next' },
     { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
     { send: 'p again' },
-    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
-    { single: [...X, 'p'], family: 'f', first: 'p', want: 'hold' },
+    { single: [...X, 'p'], family: 'f', first: 'p', want: 'poison' },
   ]);
 });
 
@@ -87,6 +86,19 @@ test('a collector that refuses everything: every lone record held, batches then 
   steps.push({ batch: [...X], want: 'hold' }, { single: [...X, 'a'], family: 'f', want: 'hold' });
   // A refusal for another reason is not "the same": its batch is split again.
   steps.push({ batch: [422, 'other'], want: 'split' });
+  run(steps);
+});
+
+test('refusing everything with requests in flight: at most the records sent before the last acceptance are poison', () => {
+  // Records a..g each go out alone; the collector accepts `ok` (sent after a and b), then refuses all.
+  const steps: Step[] = [{ send: 'a' }, { send: 'b' }, { send: 'ok' }, { mark: 'f' }, { accept: 'ok' }];
+  for (const id of ['a', 'b']) steps.push({ single: [...X, id], family: 'f', first: id, want: 'hold' });
+  for (const id of ['a', 'b'])
+    steps.push({ send: `${id} again` }, { single: [...X, id], family: 'f', first: id, want: 'poison' });
+  for (const id of ['c', 'd', 'e', 'f', 'g']) {
+    steps.push({ send: id }, { mark: id }, { single: [...X, id], family: id, first: id, want: 'hold' });
+    steps.push({ send: `${id} again` }, { single: [...X, id], family: id, first: id, want: 'hold' });
+  }
   run(steps);
 });
 
