@@ -82,6 +82,11 @@ export class LineFramer {
     return this.pendingLen;
   }
 
+  /** The unfinished line's bytes (a view, valid until the next push). */
+  get pendingView(): Buffer {
+    return this.pending.subarray(0, this.pendingLen);
+  }
+
   /** Bytes allocated for the unfinished line (at most PENDING_KEEP_BYTES between long lines). */
   get pendingCapacity(): number {
     return this.pending.length;

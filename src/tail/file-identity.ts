@@ -8,7 +8,7 @@ export const FINGERPRINT_MAX_BYTES = 1024;
 /** At resume, this many bytes before the stored offset must hash the same. */
 export const TAIL_CHECK_BYTES = 256;
 /** The record id key covers the first line, up to this many bytes. */
-const ID_HEAD_BYTES = 64;
+export const ID_HEAD_BYTES = 64;
 
 export interface Hashed {
   len: number;

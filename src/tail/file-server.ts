@@ -12,7 +12,14 @@ import type { Trust } from '../discover/trust.js';
 import { RateLimitedLog } from '../telemetry/rate-limited-log.js';
 import { openChecked, reopenChecked, sizeIsHonest } from './checked-open.js';
 import { DescriptorBudget } from './descriptor-budget.js';
-import { fileKey, fingerprintMatches, headIsStable, idKey, idKeyFrom } from './file-identity.js';
+import {
+  fileKey,
+  fingerprintMatches,
+  headIsStable,
+  ID_HEAD_BYTES,
+  idKey,
+  idKeyFrom,
+} from './file-identity.js';
 import { findByKey, Resumer } from './resume.js';
 import type { LineOutput, Tailer } from './tailer.js';
 import { allows, isFollowed } from './tailer-state.js';
@@ -428,11 +435,7 @@ export class FileServer {
     if (bytesRead > 0) {
       // Marked at its end by a read that ended while an event queued it again: it is not.
       if (t.state === 'at-end') this.tailers.step(t, 'grew');
-      if (t.idPrefix === '') {
-        if (t.readOffset > 0) t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
-        else if (headIsStable(this.buf, bytesRead))
-          t.setHeadIdKey(idKeyFrom(this.buf, bytesRead, t.dev, t.ino));
-      }
+      if (t.idPrefix === '') await this.keyFromHead(t, fh, bytesRead);
       t.timestamp = new Date().toISOString();
       t.framer.push(this.buf, bytesRead);
       t.readOffset += bytesRead;
@@ -458,6 +461,9 @@ export class FileServer {
       await this.flushPartialLine(t);
       if (!this.tailers.step(t, 'truncated')) return;
       t.restartAtZero();
+      // The old key, which salts the new content's, is on disk before any of that content is read: a crash
+      // then cannot leave an entry that lends the old key (or an older salt) to the new lines.
+      await this.checkpointer.checkpoint().catch(() => {});
       this.readable.add(t);
       return;
     }
@@ -511,18 +517,34 @@ export class FileServer {
   }
 
   /**
-   * An id key for the unfinished line about to be delivered. Only then: a key fixed from a file with nothing
-   * to deliver (an empty head) would be kept for the lines written later, and a restart computes theirs
-   * from their head.
+   * The id key, once the file's head (its first line, or 64 bytes) is read: the unfinished line read so far
+   * and this chunk, the bytes read rather than what the file holds now (it may be rewritten meanwhile).
    */
-  private async ensureId(t: Tailer): Promise<void> {
-    if (t.idPrefix === '' && t.fh !== null && t.framer.pendingBytes > 0)
-      t.setHeadIdKey(await idKey(t.fh, t.dev, t.ino));
+  private async keyFromHead(t: Tailer, fh: FileHandle, bytesRead: number): Promise<void> {
+    const pending = t.framer.pendingView;
+    // Not read from 0 (a file followed from its end holds its key already): the head is read again.
+    if (t.framer.committedEnd !== 0) return t.setHeadIdKey(await idKey(fh, t.dev, t.ino));
+    const head =
+      pending.length === 0
+        ? this.buf.subarray(0, bytesRead)
+        : Buffer.concat([pending, this.buf.subarray(0, Math.min(bytesRead, ID_HEAD_BYTES))]);
+    if (headIsStable(head, head.length)) t.setHeadIdKey(idKeyFrom(head, head.length, t.dev, t.ino));
+  }
+
+  /**
+   * An id key for the unfinished line about to be delivered, and only then (a key fixed with nothing to
+   * deliver would be kept for the lines written later, while a restart computes theirs from their head).
+   * Without a key nothing was delivered, so the line is all that was read: its bytes are the file's head as
+   * read, which the file may no longer hold (truncated and rewritten).
+   */
+  private ensureId(t: Tailer): void {
+    const head = t.framer.pendingView;
+    if (t.idPrefix === '' && head.length > 0) t.setHeadIdKey(idKeyFrom(head, head.length, t.dev, t.ino));
   }
 
   /** Deliver the unfinished last line as it is (with an id key and a read time); recharge the budget. */
   private async flushPartialLine(t: Tailer): Promise<void> {
-    await this.ensureId(t);
+    this.ensureId(t);
     t.timestamp = new Date().toISOString();
     t.framer.flushPartial();
     this.chargePending(t);
