@@ -65,6 +65,8 @@ export class Checkpointer {
       // Cleared before the awaits: an acknowledgement arriving meanwhile marks the file dirty again.
       t.dirty = false;
       const entry = await this.entryFor(t).catch(() => null);
+      // Let go meanwhile (its entry retired): an entry written now would bring it back.
+      if (this.tailers.get(t.key) !== t) continue;
       if (entry === null) {
         t.dirty = true;
         continue;
@@ -80,12 +82,13 @@ export class Checkpointer {
   }
 
   /**
-   * The second signal: bring every changed file's entry up to what is acknowledged now, synchronously
+   * The second signal: bring every file's entry up to what is acknowledged now, synchronously
    * (the process exits right after), then write the file. Files that cannot be read keep their entry.
    */
   writeSync(): void {
     for (const t of this.tailers.values()) {
-      if (!t.dirty || keyOf(t) === '' || t.fh === null) continue;
+      // Every file, not only the dirty ones: a write in progress has cleared `dirty` of the files it took.
+      if (keyOf(t) === '' || t.fh === null) continue;
       try {
         if (t.idPrefix === '') {
           this.store.set(saltEntry(t));

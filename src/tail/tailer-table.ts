@@ -5,7 +5,7 @@ import type { Tailer } from './tailer.js';
 import { isFollowed, isTerminal, type TailerEvent, TailStateError } from './tailer-state.js';
 
 /** What the checkpointer needs: the tracked files, read only. */
-export type TailerView = Pick<TailerTable, 'has' | 'values'>;
+export type TailerView = Pick<TailerTable, 'get' | 'has' | 'values'>;
 
 export class TailerTable {
   private readonly byKey = new Map<string, Tailer>();
