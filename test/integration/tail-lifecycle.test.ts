@@ -211,6 +211,41 @@ test('each content of a file truncated across restarts gets its own ids, the sam
     );
 });
 
+test('a truncation is on disk before the new content is read: a SIGKILL then keeps both contents apart', async (t) => {
+  // No periodic checkpoint and nothing acknowledged before the kill: only the truncation writes one.
+  const r = await rig(t, {
+    prefix: 'logferry-life-trunc-kill-',
+    env: { LOGFERRY_CHECKPOINT_INTERVAL_MS: '600000' },
+  });
+  const offered: { id: string; message: string }[] = [];
+  let accept = false;
+  r.c.fault = (_req, records) => {
+    offered.push(...records.map((x) => ({ id: x.id, message: x.message })));
+    return accept ? undefined : { status: 503 };
+  };
+  const tried = (m: string) => offered.some((x) => x.message === m);
+  await writeFile(r.logFile, 'same first line\nA-1\n');
+  const a = await r.start();
+  await waitFor(() => tried('A-1'), { what: 'A offered' });
+  await truncate(r.logFile, 0);
+  await waitFor(() => a.stdout.includes('file truncated'), { what: 'the truncation noticed' });
+  await appendFile(r.logFile, 'same first line\nB-1\n');
+  await waitFor(() => tried('B-1'), { what: 'B offered' });
+  a.kill('SIGKILL');
+  await a.exited;
+  accept = true;
+  await r.start();
+  await waitFor(() => has(r, 'B-1'), { what: 'B delivered after the restart' });
+  // An id is `<key>:<offset>`: the key tells the content.
+  const keys = (m: string) => new Set(offered.filter((x) => x.message === m).map((x) => x.id.split(':')[0]));
+  const [A, B] = [keys('A-1'), keys('B-1')];
+  assert.equal(A.size, 1);
+  // The same lines keep their key across the kill, so a collector can drop the copies it already has.
+  assert.equal(B.size, 1, 'the new content changed ids at the restart');
+  assert.notDeepEqual([...B], [...A], 'the new content took the old key');
+  assert.deepEqual(keys('same first line'), new Set([...A, ...B]));
+});
+
 test('an idle, fully delivered file is forgotten, resumes from its checkpoint, and its entry goes with it', async (t) => {
   const r = await rig(t, {
     prefix: 'logferry-life-forget-',
