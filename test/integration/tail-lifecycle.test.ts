@@ -11,6 +11,22 @@ import { waitFor } from '../helpers/wait-for.js';
 const messages = (r: Rig) => r.c.records.map((x) => x.message);
 const has = (r: Rig, m: string) => r.c.records.some((x) => x.message === m);
 
+/** Make files until one gets inode `ino` (just freed): its path, or null when the file system does not reuse it. */
+async function takeInode(ino: number, make: (n: number) => Promise<string>): Promise<string | null> {
+  let n = 0;
+  let got: string | null = null;
+  await waitFor(
+    async () => {
+      const p = await make(n++);
+      if ((await stat(p)).ino !== ino) return false;
+      got = p;
+      return true;
+    },
+    { what: 'a file with the freed inode', timeoutMs: 5000 },
+  ).catch(() => {});
+  return got;
+}
+
 async function metrics(r: Rig): Promise<string> {
   return (await fetch(`http://127.0.0.1:${r.port}/metrics`)).text();
 }
@@ -80,24 +96,16 @@ test("a file that reuses a deleted one's inode and first line gets new record id
   });
   // The new file is made beside the watched directory until it gets the freed inode (once the agent
   // closed it), then renamed in: the same device, inode and first line as the deleted file.
-  let n = 0;
-  const gotInode = await waitFor(
-    async () => {
-      const probe = join(r.dir, `probe-${n++}`);
-      await writeFile(probe, 'header\nB-1\nB-2\n');
-      if ((await stat(probe)).ino !== ino) return false;
-      await rename(probe, r.logFile);
-      return true;
-    },
-    { what: 'a new file with the freed inode', timeoutMs: 5000 },
-  ).then(
-    () => true,
-    () => false,
-  );
-  if (!gotInode) {
+  const probe = await takeInode(ino, async (n) => {
+    const p = join(r.dir, `probe-${n}`);
+    await writeFile(p, 'header\nB-1\nB-2\n');
+    return p;
+  });
+  if (probe === null) {
     t.skip('the file system did not hand out the freed inode again');
     return;
   }
+  await rename(probe, r.logFile);
   await waitFor(() => has(r, 'B-2'), { what: 'the second file' });
   const idsOf = (p: string) => new Set(r.c.records.filter((x) => x.message.startsWith(p)).map((x) => x.id));
   const first = idsOf('A-');
@@ -126,19 +134,12 @@ test('a stranger that got the inode of a file deleted while stopped is not read 
   await a.exited;
   await unlink(r.logFile);
   // Beside it, under a name the pattern does not match, a file with other content and the freed inode.
-  let n = 0;
-  const got = await waitFor(
-    async () => {
-      const probe = join(r.logDir, `copy-${n++}.txt`);
-      await writeFile(probe, 'stranger-1\nstranger-2\n');
-      return (await stat(probe)).ino === ino;
-    },
-    { what: 'a file with the freed inode', timeoutMs: 5000 },
-  ).then(
-    () => true,
-    () => false,
-  );
-  if (!got) {
+  const stranger = await takeInode(ino, async (n) => {
+    const p = join(r.logDir, `copy-${n}.txt`);
+    await writeFile(p, 'stranger-1\nstranger-2\n');
+    return p;
+  });
+  if (stranger === null) {
     t.skip('the file system did not hand out the freed inode again');
     return;
   }
