@@ -36,6 +36,13 @@ function tokens(prefix: string, n: number): string[] {
   return Array.from({ length: n }, (_, i) => `${prefix}-${i}-${randomUUID()}`);
 }
 
+/** Batches are sent concurrently: OTLP records ordered by the offset of their line, to compare with the file. */
+function byOffset<R extends { attributes: Record<string, unknown> }>(records: R[]): R[] {
+  return records.sort(
+    (x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']),
+  );
+}
+
 function checkpointOf(r: Rig): Promise<number> {
   return checkpointOffset(r.stateDir, r.logFile);
 }
@@ -314,10 +321,7 @@ for (const encoding of ['protobuf', 'json'] as const) {
     const size = (await stat(r.logFile)).size;
     await waitFor(async () => (await checkpointOf(r)) === size, { what: 'checkpoint at the end' });
     assert.deepEqual(otlp.violations, []);
-    // Batches are sent concurrently: order by offset before comparing.
-    const recs = otlpRecords(otlp.exports).sort(
-      (x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']),
-    );
+    const recs = byOffset(otlpRecords(otlp.exports));
     assert.deepEqual(
       recs.map((x) => x.body),
       lines,
@@ -393,9 +397,7 @@ test('otlp: a partial success rejecting every record of a request stored none of
   assert.deepEqual(otlp.violations, []);
   assert.equal(loneSent, 2, 'the rejected record was not sent again (or sent more than once again)');
   assert.deepEqual(
-    otlpRecords(otlp.exports)
-      .sort((x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']))
-      .map((x) => x.body),
+    byOffset(otlpRecords(otlp.exports)).map((x) => x.body),
     lines,
     'records missing, stored twice or out of order',
   );
@@ -426,9 +428,7 @@ test('otlp: a 500 is retried until accepted (the contract, wider than the OTLP l
   assert.deepEqual(otlp.violations, []);
   assert.ok(calls >= 3, 'the 500 was not retried until accepted');
   assert.deepEqual(
-    otlpRecords(otlp.exports)
-      .sort((x, y) => Number(x.attributes['logferry.offset']) - Number(y.attributes['logferry.offset']))
-      .map((x) => x.body),
+    byOffset(otlpRecords(otlp.exports)).map((x) => x.body),
     retried,
     'lines answered 500 were not delivered',
   );
