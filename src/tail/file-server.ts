@@ -428,13 +428,14 @@ export class FileServer {
   private async readOnce(t: Tailer): Promise<void> {
     const fh = t.fh;
     if (fh === null || t.finishing) return;
+    // Marked at its end by a read that ended while an event queued it again: being read, it is not (and
+    // what this read finds, growth or a truncation, applies to a file being read).
+    if (t.state === 'at-end') this.tailers.step(t, 'grew');
     const len = this.out.readBytes?.(t, this.buf.length) ?? this.buf.length;
     const bytesRead = this.asyncReads
       ? (await fh.read(this.buf, 0, len, t.readOffset)).bytesRead
       : this.read(t, fh, len);
     if (bytesRead > 0) {
-      // Marked at its end by a read that ended while an event queued it again: it is not.
-      if (t.state === 'at-end') this.tailers.step(t, 'grew');
       if (t.idPrefix === '') await this.keyFromHead(t, fh, bytesRead);
       t.timestamp = new Date().toISOString();
       t.framer.push(this.buf, bytesRead);
