@@ -330,15 +330,9 @@ export class FileServer {
   private async reopenRotated(t: Tailer): Promise<void> {
     const found = await findByKey(dirname(t.path), t.key);
     if (found !== null && this.descriptors.reserve()) {
-      const fh = await reopenChecked(found, t, this.trust.policy);
-      if (fh !== null && (await fingerprintMatches(fh, t.fingerprint))) {
-        // Meanwhile let go, or reopened under a path the globs also take: this descriptor is not needed.
-        if (this.tailers.get(t.key) !== t || !allows(t.state, 'reopened')) return this.unused(fh);
-        this.tailers.step(t, 'reopened', fh);
-        this.markReadable(t);
-        return;
-      }
-      await this.unused(fh);
+      const got = await this.reattach(t, found);
+      if (got === 'reopened') this.markReadable(t);
+      if (got !== 'elsewhere') return;
     }
     // Found meanwhile under a path the globs take: followed there (reopened by that path's next event).
     if (t.state !== 'rotated-closed') return;
@@ -355,20 +349,29 @@ export class FileServer {
    */
   private async reopen(t: Tailer): Promise<boolean> {
     if (!this.descriptors.reserve()) return true;
-    const fh = await reopenChecked(t.path, t, this.trust.policy);
-    if (fh !== null) {
-      if (await fingerprintMatches(fh, t.fingerprint)) {
-        // Opened meanwhile by another path's event (or reopenRotated), or let go: that one is kept.
-        if (this.tailers.get(t.key) === t && allows(t.state, 'reopened'))
-          this.tailers.step(t, 'reopened', fh);
-        else await this.unused(fh);
-        return true;
-      }
-    }
-    await this.unused(fh);
+    if ((await this.reattach(t, t.path)) !== 'elsewhere') return true;
     // Rotated meanwhile, detach does nothing more: it is being found already.
     this.detach(t, 'path now leads to another file');
     return false;
+  }
+
+  /**
+   * With a descriptor reserved, open `path` again for a closed tailer: 'elsewhere' when it does not lead to
+   * its file (another inode, or other first bytes); 'unneeded' when the tailer was let go or reopened
+   * meanwhile (the descriptor is given back).
+   */
+  private async reattach(t: Tailer, path: string): Promise<'reopened' | 'unneeded' | 'elsewhere'> {
+    const fh = await reopenChecked(path, t, this.trust.policy);
+    if (fh === null || !(await fingerprintMatches(fh, t.fingerprint))) {
+      await this.unused(fh);
+      return 'elsewhere';
+    }
+    if (this.tailers.get(t.key) !== t || !allows(t.state, 'reopened')) {
+      await this.unused(fh);
+      return 'unneeded';
+    }
+    this.tailers.step(t, 'reopened', fh);
+    return 'reopened';
   }
 
   /** A descriptor reserved and opened, then not kept (or not opened at all): closed, its place given back. */
