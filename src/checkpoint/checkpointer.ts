@@ -1,6 +1,6 @@
 // Writes the acknowledged offsets of tracked files to the checkpoint store, one write at a time.
 import type { Logger } from 'pino';
-import { EMPTY_FINGERPRINT, identity, identitySync } from '../tail/file-identity.js';
+import { EMPTY_FINGERPRINT, type Identity, identity, identitySync } from '../tail/file-identity.js';
 import type { Tailer } from '../tail/tailer.js';
 import type { TailerView } from '../tail/tailer-table.js';
 import type { CheckpointEntry, CheckpointStore } from './checkpoint-store.js';
@@ -97,15 +97,7 @@ export class Checkpointer {
         // As in entryFor: a file that no longer holds what was read keeps its entry as it was.
         const offset = t.ack.committed;
         const id = identitySync(t.fh.fd, t.fingerprint, t.readOffset, offset);
-        if (id === null) continue;
-        this.store.set({
-          key: t.key,
-          path: t.path,
-          offset,
-          ...id,
-          idKey: t.idKey,
-          updatedAt: new Date().toISOString(),
-        });
+        if (id !== null) this.store.set(entryOf(t, offset, id, t.idKey));
       } catch {
         // Keep the previous entry: behind, never ahead.
       }
@@ -128,7 +120,7 @@ export class Checkpointer {
     // Truncated and started again meanwhile: what was read is no longer this file's content.
     if (id === null || t.ack !== ack || t.idKey !== idKey) return null;
     if (id.fingerprint.len > t.fingerprint.len) t.fingerprint = id.fingerprint;
-    return { key: t.key, path: t.path, offset, ...id, idKey, updatedAt: new Date().toISOString() };
+    return entryOf(t, offset, id, idKey);
   }
 }
 
@@ -143,13 +135,9 @@ function keyOf(t: Tailer): string {
  * with it as this run does (see Resumer.createTailer).
  */
 function saltEntry(t: Tailer): CheckpointEntry {
-  return {
-    key: t.key,
-    path: t.path,
-    offset: 0,
-    fingerprint: EMPTY_FINGERPRINT,
-    tail: null,
-    idKey: t.idSalt,
-    updatedAt: new Date().toISOString(),
-  };
+  return entryOf(t, 0, { fingerprint: EMPTY_FINGERPRINT, tail: null }, t.idSalt);
+}
+
+function entryOf(t: Tailer, offset: number, id: Identity, idKey: string): CheckpointEntry {
+  return { key: t.key, path: t.path, offset, ...id, idKey, updatedAt: new Date().toISOString() };
 }

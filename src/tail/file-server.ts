@@ -336,10 +336,7 @@ export class FileServer {
     }
     // Found meanwhile under a path the globs take: followed there (reopened by that path's next event).
     if (t.state !== 'rotated-closed') return;
-    this.tailers.step(t, 'lost');
-    this.checkpointer.markFinished(t.key);
-    this.checkpointer.soon();
-    this.log.info({ path: t.path }, 'done with file');
+    this.letGo(t, 'lost');
   }
 
   /**
@@ -568,7 +565,12 @@ export class FileServer {
   /** A finishing file with every line acknowledged is let go. */
   private maybeRelease(t: Tailer): void {
     if (!t.finishing || t.ack.outstanding > 0 || this.tailers.get(t.key) !== t) return;
-    this.tailers.step(t, 'acknowledged');
+    this.letGo(t, 'acknowledged');
+  }
+
+  /** The file is done with: it leaves the table, and its checkpoint entry is retired soon after. */
+  private letGo(t: Tailer, event: 'lost' | 'acknowledged'): void {
+    this.tailers.step(t, event);
     this.checkpointer.markFinished(t.key);
     this.checkpointer.soon();
     this.log.info({ path: t.path }, 'done with file');

@@ -2,9 +2,7 @@
 import assert from 'node:assert/strict';
 import { readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Readable } from 'node:stream';
 import { test } from 'node:test';
-import { readCapped } from '../../src/send/collector-request.js';
 import { DeadLetterFile, DeadLetterFullError, deadLetterBytes } from '../../src/send/dead-letter.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -60,13 +58,4 @@ test('a symlink planted at the dead-letter path is not followed', async (t) => {
   const dl = new DeadLetterFile(d, 0);
   await assert.rejects(dl.write(record(1), 400, 'bad'), /ELOOP|symbolic link/);
   assert.equal(await readFile(target, 'utf8'), '');
-});
-
-test('readCapped: a 2xx body past the cap is not read further and says so', async () => {
-  const small = await readCapped(Object.assign(Readable.from([Buffer.from('abc')]), {}), 10);
-  assert.deepEqual(small, { body: Buffer.from('abc'), truncated: false });
-  const chunks = Array.from({ length: 8 }, () => Buffer.alloc(1024, 0x61));
-  const big = await readCapped(Readable.from(chunks), 4096);
-  assert.equal(big.truncated, true);
-  assert.ok(big.body.length <= 5 * 1024);
 });

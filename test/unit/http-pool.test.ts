@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { createSecureServer } from 'node:http2';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { test } from 'node:test';
+import { type TestContext, test } from 'node:test';
 import { dumpBody, HttpPool, readBody } from '../../src/send/http-pool.js';
 import { tempDir } from '../helpers/agent.js';
 
@@ -32,6 +32,16 @@ function close(server: { close(cb: () => void): void; closeAllConnections?(): vo
   return new Promise<void>((r) => server.close(() => r()));
 }
 
+/** A pool to the server `s`, both closed when the test ends. */
+function poolOn(t: TestContext, s: { server: Server; url: string }, opts = OPTS): HttpPool {
+  const pool = new HttpPool(s.url, opts);
+  t.after(async () => {
+    await pool.destroy();
+    await close(s.server);
+  });
+  return pool;
+}
+
 const echo = (req: IncomingMessage, res: ServerResponse) => {
   let n = 0;
   req.on('data', (d: Buffer) => {
@@ -42,11 +52,7 @@ const echo = (req: IncomingMessage, res: ServerResponse) => {
 
 test('sequential requests reuse one keep-alive connection', async (t) => {
   const s = await listen(echo);
-  const pool = new HttpPool(s.url, OPTS);
-  t.after(async () => {
-    await pool.destroy();
-    await close(s.server);
-  });
+  const pool = poolOn(t, s);
   for (let i = 0; i < 5; i++) {
     const res = await pool.request({ method: 'POST', path: '/x', body: Buffer.from('hello') });
     assert.equal(res.statusCode, 200);
@@ -60,11 +66,7 @@ test('concurrent requests open at most `connections` connections, and reuse them
     req.resume();
     req.on('end', () => setTimeout(() => res.end('ok'), 20));
   });
-  const pool = new HttpPool(s.url, OPTS);
-  t.after(async () => {
-    await pool.destroy();
-    await close(s.server);
-  });
+  const pool = poolOn(t, s);
   const all = Array.from({ length: 8 }, async () => {
     const res = await pool.request({ method: 'POST', path: '/', body: Buffer.alloc(1000) });
     await dumpBody(res.body);
@@ -114,11 +116,7 @@ test('an https server that offers HTTP/2 is spoken to in HTTP/1.1, with TLS veri
 
 test('a server that does not answer: the request fails with LOGFERRY_HTTP_TIMEOUT', async (t) => {
   const s = await listen(() => {});
-  const pool = new HttpPool(s.url, { ...OPTS, idleTimeout: 200 });
-  t.after(async () => {
-    await pool.destroy();
-    await close(s.server);
-  });
+  const pool = poolOn(t, s, { ...OPTS, idleTimeout: 200 });
   await assert.rejects(pool.request({ method: 'POST', path: '/', body: Buffer.from('x') }), {
     code: 'LOGFERRY_HTTP_TIMEOUT',
   });
@@ -126,11 +124,7 @@ test('a server that does not answer: the request fails with LOGFERRY_HTTP_TIMEOU
 
 test('an aborted signal ends the request with its reason', async (t) => {
   const s = await listen(() => {});
-  const pool = new HttpPool(s.url, OPTS);
-  t.after(async () => {
-    await pool.destroy();
-    await close(s.server);
-  });
+  const pool = poolOn(t, s);
   const c = new AbortController();
   const p = pool.request({ method: 'GET', path: '/', signal: c.signal });
   setTimeout(() => c.abort(new DOMException('late', 'TimeoutError')), 50);
@@ -144,11 +138,7 @@ test('a connection that breaks in the middle of the answer fails the body read, 
     res.write('part of it');
     setTimeout(() => res.socket?.destroy(), 20);
   });
-  const pool = new HttpPool(s.url, OPTS);
-  t.after(async () => {
-    await pool.destroy();
-    await close(s.server);
-  });
+  const pool = poolOn(t, s);
   for (let i = 0; i < 3; i++) {
     const res = await pool.request({ method: 'POST', path: '/', body: Buffer.from('x') });
     assert.equal(res.statusCode, 200);
